@@ -1,0 +1,43 @@
+# Every target creates its own virtual environment; nothing is installed outside .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export PORT
+
+.PHONY: run test lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# A stamp per extras set, remade when the package's metadata changes.
+$(VENV)/.installed-%: $(BIN)/python setup.cfg setup.py pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	touch $@
+
+example_app/version.json:
+	$(PYTHON) example_app/write_version_json.py $@
+
+## run: serve example_app under gunicorn on $PORT (default 8000), SQLite by default
+run: $(VENV)/.installed-example example_app/version.json
+	cd example_app && ../$(BIN)/gunicorn --config gunicorn.conf.py app:app
+
+## test: lint, then the whole test suite
+test: $(VENV)/.installed-test lint
+	$(BIN)/python -m pytest
+
+## lint: ruff's checks and formatting, read-only
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## format: apply ruff's fixes and formatting
+format: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis docs/_build \
+		example_app/version.json example_app/*.sqlite3
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

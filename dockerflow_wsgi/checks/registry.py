@@ -1,0 +1,75 @@
+"""The process-wide registry of health checks that ``@register`` fills.
+
+The middleware reads it at every heartbeat, so a check registered by a module imported after
+the middleware was built is still run.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable, Optional, TypeVar, overload
+
+from .messages import CheckMessage
+
+__all__ = ["Check", "clear_checks", "get_checks", "register", "register_partial"]
+
+Check = Callable[[], "list[CheckMessage]"]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_registry: dict[str, Check] = {}
+_lock = threading.Lock()
+
+
+@overload
+def register(func: _F, name: Optional[str] = None) -> _F: ...
+
+
+@overload
+def register(func: None = None, name: Optional[str] = None) -> Callable[[_F], _F]: ...
+
+
+def register(func: Any = None, name: Optional[str] = None) -> Any:
+    """Register a check, as ``@register``, ``@register(name="db")`` or ``register(fn)``.
+
+    The name defaults to the function's name; registering a name again replaces the check.
+    The function is returned unchanged.
+    """
+
+    def decorator(check: _F) -> _F:
+        if not callable(check):
+            raise TypeError(f"a check must be callable, got {check!r}")
+        check_name = name or getattr(check, "__name__", None)
+        if not check_name:
+            raise ValueError(f"{check!r} has no __name__; register it with name=")
+        with _lock:
+            _registry[check_name] = check
+        return check
+
+    if func is None:
+        return decorator
+    return decorator(func)
+
+
+def register_partial(func: Callable[..., Any], *args: Any, name: Optional[str] = None) -> Check:
+    """Register ``func(*args)`` as a check, e.g. a built-in check bound to its resource.
+
+    The name defaults to ``func``'s name. Returns the bound check.
+    """
+    check = functools.partial(func, *args)
+    check_name = name or getattr(func, "__name__", None)
+    functools.update_wrapper(check, func)  # type: ignore[arg-type]
+    register(check, name=check_name)
+    return check
+
+
+def get_checks() -> dict[str, Check]:
+    """A snapshot of the registered checks, name to callable."""
+    with _lock:
+        return dict(_registry)
+
+
+def clear_checks() -> None:
+    """Forget every registered check (for tests and re-configuration)."""
+    with _lock:
+        _registry.clear()

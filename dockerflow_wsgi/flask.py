@@ -1,0 +1,104 @@
+"""The Flask shim: wrap ``app.wsgi_app`` once and expose the request id as ``g.request_id``.
+
+.. code-block:: python
+
+    from dockerflow_wsgi.flask import Dockerflow
+
+    dockerflow = Dockerflow(app)          # or Dockerflow() then dockerflow.init_app(app)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, Optional
+
+from flask import Flask
+
+from .middleware import DockerflowMiddleware
+from .request_id import request_id_var
+
+__all__ = ["Dockerflow"]
+
+_USER_ID_ENVIRON_KEY = "dockerflow.user_id"
+
+
+def _globals_with_request_id(base: type) -> type:
+    """A subclass of Flask's ``g`` class that falls back to the current request id.
+
+    The id is read lazily from the middleware's context variable when ``g.request_id`` is
+    looked up and was not set by the app, so no hook runs on requests that never ask for it.
+    """
+    if getattr(base, "_dockerflow_request_id", False):
+        return base
+
+    class DockerflowGlobals(base):  # type: ignore[valid-type, misc]
+        _dockerflow_request_id = True
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "request_id":
+                request_id = request_id_var.get()
+                if request_id is not None:
+                    return request_id
+            return super().__getattr__(name)
+
+        def get(self, name: str, default: Any = None) -> Any:
+            if name == "request_id" and name not in self.__dict__:
+                request_id = request_id_var.get()
+                return default if request_id is None else request_id
+            return super().get(name, default)
+
+        def __contains__(self, item: object) -> bool:
+            if item == "request_id" and request_id_var.get() is not None:
+                return True
+            return super().__contains__(item)
+
+    DockerflowGlobals.__qualname__ = f"Dockerflow{base.__qualname__}"
+    return DockerflowGlobals
+
+
+def _flask_login_installed() -> bool:
+    return importlib.util.find_spec("flask_login") is not None
+
+
+def _record_user_id(response: Any) -> Any:
+    """Report the Flask-Login user, if any, to the summary through the WSGI environ."""
+    from flask import current_app, request
+    from flask_login import current_user
+
+    if not hasattr(current_app, "login_manager"):
+        return response
+    try:
+        if current_user.is_authenticated:
+            request.environ[_USER_ID_ENVIRON_KEY] = str(current_user.get_id())
+    except Exception:
+        # The summary must not fail the request because a user loader did.
+        pass
+    return response
+
+
+class Dockerflow:
+    """Dockerflow for a Flask application, as a Flask extension.
+
+    :param app: the Flask application; may be given later to :meth:`init_app`.
+    :param options: options of :class:`~dockerflow_wsgi.DockerflowMiddleware`.
+    """
+
+    def __init__(self, app: Optional[Flask] = None, **options: Any) -> None:
+        self.options = options
+        self.middleware: Optional[DockerflowMiddleware] = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Wrap ``app.wsgi_app`` (unless it already is wrapped) and install the shim."""
+        if isinstance(app.wsgi_app, DockerflowMiddleware):
+            self.middleware = app.wsgi_app
+        else:
+            self.middleware = DockerflowMiddleware(app.wsgi_app, **self.options)
+            app.wsgi_app = self.middleware  # type: ignore[method-assign]
+        app.app_ctx_globals_class = _globals_with_request_id(app.app_ctx_globals_class)
+        if "dockerflow" not in app.extensions and _flask_login_installed():
+            # The login manager may be set up after this extension, so the hook looks for it
+            # per request rather than here.
+            app.after_request(_record_user_id)
+        app.extensions["dockerflow"] = self

@@ -1,0 +1,187 @@
+"""mozlog JSON output for the standard library's logging, and the request id filter.
+
+The library adds no handlers and sets no levels; it offers a formatter and a filter for the
+application's own logging configuration, e.g. with :func:`logging.config.dictConfig`::
+
+    "formatters": {"json": {"()": "dockerflow_wsgi.logging.JsonLogFormatter",
+                            "logger_name": "myapp"}},
+    "filters": {"request_id": {"()": "dockerflow_wsgi.logging.RequestIdLogFilter"}},
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import traceback
+from typing import Any
+
+from pythonjsonlogger.core import merge_record_extra
+from pythonjsonlogger.json import JsonFormatter
+
+from .request_id import request_id_var
+
+__all__ = ["JsonLogFormatter", "MozlogFormatter", "RequestIdLogFilter"]
+
+# Derived from a real record rather than listed by hand, so attributes that new Python
+# versions add (``taskName`` in 3.12) never leak into ``Fields``.
+_LOGRECORD_ATTRS = frozenset(logging.LogRecord("", logging.INFO, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+}
+
+_SYSLOG_SEVERITY = (
+    (logging.CRITICAL, 2),
+    (logging.ERROR, 3),
+    (logging.WARNING, 4),
+    (logging.INFO, 6),
+)
+_SYSLOG_DEBUG = 7
+
+# Scalars need no inspection; anything else may nest an object or defeat the encoder.
+_SCALAR_TYPES = (str, int, bool, type(None))
+
+
+def _syslog_severity(levelno: int) -> int:
+    """Map a logging level, custom ones included, to the nearest syslog severity below it."""
+    for threshold, severity in _SYSLOG_SEVERITY:
+        if levelno >= threshold:
+            return severity
+    return _SYSLOG_DEBUG
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:
+        return f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
+
+
+class JsonLogFormatter(JsonFormatter):
+    """Format each record as one line of mozlog JSON (``EnvVersion`` 2.0).
+
+    Built on python-json-logger's pipeline: its :meth:`format` gathers the message, the
+    extra attributes and the formatted exception; :meth:`add_fields` here arranges them into
+    the mozlog envelope, with the record's extra attributes under ``Fields``.
+
+    Formatting never raises: a value JSON cannot encode becomes its ``repr``, a dict value
+    becomes its JSON text (mozlog forbids nested objects in ``Fields``), and a record that
+    still cannot be written is replaced by one describing the failure.
+
+    :param fmt: accepted for :func:`logging.config.dictConfig` compatibility; the output shape
+        is fixed by mozlog, so it is not used.
+    :param datefmt: accepted for the same reason; ``Timestamp`` is always nanoseconds.
+    :param style: as for :class:`logging.Formatter`.
+    :param logger_name: the ``Logger`` field: the name of the application.
+    """
+
+    LOGGING_FORMAT_VERSION = "2.0"
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: str = "%",
+        logger_name: str = "Dockerflow",
+    ) -> None:
+        super().__init__(
+            None,
+            datefmt,
+            style,
+            reserved_attrs=_LOGRECORD_ATTRS,
+            json_default=_safe_repr,
+        )
+        self.logger_name = logger_name
+        self.hostname = socket.gethostname()
+        # json.dumps builds a new encoder on every call that passes options; one prepared
+        # encoder is reused instead. NaN and infinities are not JSON, so they are refused
+        # here and written as text by the fallback path.
+        self._encoder = json.JSONEncoder(default=_safe_repr, allow_nan=False, separators=(",", ":"))
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """Arrange the record into the mozlog envelope."""
+        fields = merge_record_extra(record, {}, reserved=self._skip_fields)
+        traceback_text = message_dict.pop("exc_info", None)
+        fields.update(message_dict)
+        if record.message:
+            fields["msg"] = record.message
+        if record.exc_info and record.exc_info[1] is not None:
+            fields["error"] = _safe_repr(record.exc_info[1])
+            fields["traceback"] = traceback_text
+        elif traceback_text:
+            fields["traceback"] = traceback_text
+        for key, value in fields.items():
+            if not isinstance(value, _SCALAR_TYPES) and not isinstance(value, float):
+                fields[key] = self._flatten(value)
+        log_data.update(self._envelope(record))
+        log_data["Fields"] = fields
+
+    def _envelope(self, record: logging.LogRecord) -> dict[str, Any]:
+        return {
+            "Timestamp": int(record.created * 1_000_000_000),
+            "Type": record.name,
+            "Logger": self.logger_name,
+            "Hostname": self.hostname,
+            "EnvVersion": self.LOGGING_FORMAT_VERSION,
+            "Severity": _syslog_severity(record.levelno),
+            "Pid": record.process,
+        }
+
+    def _flatten(self, value: Any) -> Any:
+        """Keep lists of scalars as they are; write anything that could nest an object as text."""
+        if isinstance(value, (list, tuple)) and all(isinstance(v, _SCALAR_TYPES) for v in value):
+            return list(value)
+        if isinstance(value, (dict, list, tuple)):
+            try:
+                return self._encoder.encode(value)
+            except (TypeError, ValueError, RecursionError):
+                return _safe_repr(value)
+        return value
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        try:
+            return self._encoder.encode(log_data)
+        except (TypeError, ValueError, RecursionError):
+            fields = log_data.get("Fields", {})
+            log_data["Fields"] = {
+                str(key): value if isinstance(value, _SCALAR_TYPES) else _safe_repr(value)
+                for key, value in fields.items()
+            }
+            return self._encoder.encode(log_data)
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            return super().format(record)
+        except Exception as exc:
+            return self._format_failure(record, exc)
+
+    def _format_failure(self, record: logging.LogRecord, exc: Exception) -> str:
+        """Describe a record that could not be formatted, without raising again."""
+        envelope = self._envelope(record)
+        envelope["Fields"] = {
+            "msg": _safe_repr(record.msg),
+            "args": _safe_repr(record.args),
+            "error": f"log record could not be formatted: {_safe_repr(exc)}",
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        }
+        return self._encoder.encode(envelope)
+
+
+MozlogFormatter = JsonLogFormatter
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Add ``rid``, the id of the request being handled, to every record made during it.
+
+    Records made outside a request, and records that already carry ``rid`` (such as
+    ``request.summary``), are left as they are. The filter never drops a record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "rid" not in record.__dict__:
+            rid = request_id_var.get()
+            if rid is not None:
+                record.rid = rid
+        return True

@@ -1,0 +1,343 @@
+"""``DockerflowMiddleware``: the Dockerflow paths, request ids and the request summary."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable, Optional
+
+from webob import Response
+
+from . import signals
+from ._wsgi import JSON_HEADERS, json_response, rewrap_file_response
+from .checks import ERROR, WARNING, level_to_text, run_checks
+from .checks.registry import Check, get_checks
+from .config import Config, VersionCallback
+from .request_id import generate_request_id, is_valid_request_id, request_id_var
+from .summary import SummaryWriter
+from .version import VersionFileError, load_version_json
+
+__all__ = ["DeliberateError", "DockerflowMiddleware"]
+
+logger = logging.getLogger("dockerflow_wsgi")
+
+REQUEST_ID_ENVIRON_KEY = "dockerflow.request_id"
+LBHEARTBEAT_PATH = "/__lbheartbeat__"
+HEARTBEAT_PATH = "/__heartbeat__"
+VERSION_PATH = "/__version__"
+ERROR_PATH = "/__error__"
+
+_ANSWERED_METHODS = frozenset({"GET", "HEAD"})
+
+# The load balancer's probe is answered from constants: no checks, no JSON encoding.
+_LBHEARTBEAT_BODY = b"{}"
+_LBHEARTBEAT_HEADERS = (*JSON_HEADERS, ("Content-Length", str(len(_LBHEARTBEAT_BODY))))
+
+WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
+
+
+class DeliberateError(Exception):
+    """Raised by ``/__error__`` so that error reporting can be tested end to end."""
+
+
+class DockerflowMiddleware:
+    """Make any WSGI application follow the Dockerflow conventions.
+
+    Answers ``/__lbheartbeat__``, ``/__heartbeat__`` and ``/__version__`` (and ``/__error__``
+    when enabled) before the wrapped application runs, gives every request an id, and writes
+    one ``request.summary`` log record per request when its response is closed. Every other
+    request reaches the application untouched.
+
+    .. code-block:: python
+
+        from dockerflow_wsgi import DockerflowMiddleware
+
+        app.wsgi_app = DockerflowMiddleware(app.wsgi_app)    # Flask
+        application = DockerflowMiddleware(application)      # any WSGI app
+
+    Each option below may also come from its environment variable; the keyword wins.
+    Invalid values raise :class:`ValueError` here, not at request time.
+
+    :param app: the WSGI application to wrap.
+    :param version_path: directory holding ``version.json`` (``DOCKERFLOW_VERSION_PATH``,
+        default: the current working directory).
+    :param version_callback: ``callable(version_path) -> dict or None`` used instead of
+        reading ``version.json``.
+    :param checks: ``(name, check)`` pairs that replace the registered checks for this
+        instance.
+    :param silenced_checks: check message ids left out of the heartbeat
+        (``DOCKERFLOW_SILENCED_CHECKS``, comma-separated).
+    :param check_timeout: seconds after which a running check counts as an error
+        (``DOCKERFLOW_CHECK_TIMEOUT``, default 5).
+    :param heartbeat_cache_ttl: seconds a heartbeat result is reused
+        (``DOCKERFLOW_HEARTBEAT_CACHE_TTL``, default 0: off).
+    :param heartbeat_failed_status_code: status of a failing heartbeat
+        (``DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE``, default 500).
+    :param request_id_header: header read for, and echoed with, the request id
+        (``DOCKERFLOW_REQUEST_ID_HEADER_NAME``, default ``X-Request-ID``).
+    :param log_querystring: add ``querystring`` to ``request.summary``
+        (``DOCKERFLOW_SUMMARY_LOG_QUERYSTRING``, default off).
+    :param heartbeat_details: include ``checks`` and ``details`` in the heartbeat response
+        (``DOCKERFLOW_HEARTBEAT_DETAILS``, default on; the details are logged either way).
+    :param error_endpoint: answer ``/__error__`` by logging an ERROR and raising
+        :class:`DeliberateError` (``DOCKERFLOW_ERROR_ENDPOINT``, default off).
+    :param log_probes: write ``request.summary`` for the Dockerflow paths too
+        (``DOCKERFLOW_SUMMARY_LOG_PROBES``, default on).
+    :param db: SQLAlchemy engine or URL for the database check (``DATABASE_URL``).
+    :param redis: redis client or URL for the Redis check (``REDIS_URL``).
+    :param alembic_config: path to ``alembic.ini`` for the migrations check
+        (``ALEMBIC_CONFIG``; needs ``db``).
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        version_path: Any = None,
+        version_callback: Optional[VersionCallback] = None,
+        checks: Optional[Iterable[tuple[str, Check]]] = None,
+        silenced_checks: Any = None,
+        check_timeout: Any = None,
+        heartbeat_cache_ttl: Any = None,
+        heartbeat_failed_status_code: Any = None,
+        request_id_header: Optional[str] = None,
+        log_querystring: Any = None,
+        heartbeat_details: Any = None,
+        error_endpoint: Any = None,
+        log_probes: Any = None,
+        db: Any = None,
+        redis: Any = None,
+        alembic_config: Any = None,
+    ) -> None:
+        self.app = app
+        self.config = Config.from_options(
+            version_path=version_path,
+            version_callback=version_callback,
+            silenced_checks=silenced_checks,
+            check_timeout=check_timeout,
+            heartbeat_cache_ttl=heartbeat_cache_ttl,
+            heartbeat_failed_status_code=heartbeat_failed_status_code,
+            request_id_header=request_id_header,
+            log_querystring=log_querystring,
+            heartbeat_details=heartbeat_details,
+            error_endpoint=error_endpoint,
+            log_probes=log_probes,
+            db=db,
+            redis=redis,
+            alembic_config=alembic_config,
+        )
+        self.checks = None if checks is None else list(checks)
+        self._request_id_key = self.config.request_id_environ_key
+        self._summary = SummaryWriter(log_querystring=self.config.log_querystring)
+        self._routes: dict[str, Callable[[dict[str, Any]], Any]] = {
+            LBHEARTBEAT_PATH: self._lbheartbeat,
+            HEARTBEAT_PATH: self._heartbeat,
+            VERSION_PATH: self._version,
+        }
+        if self.config.error_endpoint:
+            self._routes[ERROR_PATH] = self._error
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if REQUEST_ID_ENVIRON_KEY in environ:
+            # An outer DockerflowMiddleware already handles this request.
+            return self.app(environ, start_response)
+        request_id = environ.get(self._request_id_key)
+        if request_id is None or not is_valid_request_id(request_id):
+            request_id = generate_request_id()
+        environ[REQUEST_ID_ENVIRON_KEY] = request_id
+        handler = self._routes.get(environ.get("PATH_INFO", ""))
+        log = handler is None or self.config.log_probes
+        exchange = _Exchange(self, environ, start_response, request_id, log)
+        try:
+            if handler is None:
+                app_iter = self.app(environ, exchange.start_response)
+            else:
+                app_iter = self._answer(handler, environ, exchange.start_response)
+        except BaseException:
+            exchange.finish(sys.exc_info())
+            raise
+        return exchange.wrap(app_iter)
+
+    def _answer(
+        self,
+        handler: Callable[[dict[str, Any]], Any],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+    ) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") not in _ANSWERED_METHODS:
+            response = json_response(405, {"error": "method not allowed"}, Allow="GET, HEAD")
+            return response(environ, start_response)
+        answer = handler(environ)
+        if isinstance(answer, Response):
+            return answer(environ, start_response)
+        status, headers, body = answer
+        start_response(status, list(headers))
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+    def _lbheartbeat(self, environ: dict[str, Any]) -> tuple[str, Iterable, bytes]:
+        return "200 OK", _LBHEARTBEAT_HEADERS, _LBHEARTBEAT_BODY
+
+    def _version(self, environ: dict[str, Any]) -> Response:
+        callback = self.config.version_callback or load_version_json
+        try:
+            version = callback(self.config.version_path)
+        except VersionFileError as exc:
+            logger.error("Cannot serve /__version__: %s", exc)
+            return json_response(500, {"error": str(exc)})
+        except Exception as exc:
+            logger.error("version_callback failed", exc_info=True)
+            return json_response(500, {"error": f"version callback failed: {type(exc).__name__}"})
+        if version is None:
+            return json_response(404, {"error": "version.json not found"})
+        if not isinstance(version, dict):
+            logger.error("version_callback returned %s, not a dict", type(version).__name__)
+            return json_response(500, {"error": "version information is not a JSON object"})
+        return json_response(200, version)
+
+    def current_checks(self) -> list[tuple[str, Check]]:
+        """The checks a heartbeat runs now: ``checks=`` if given, else the registry."""
+        if self.checks is not None:
+            return self.checks
+        return list(get_checks().items())
+
+    def _heartbeat(self, environ: dict[str, Any]) -> Response:
+        results = run_checks(self.current_checks(), self.config.silenced_checks)
+        status = level_to_text(results.level)
+        failed = results.level >= ERROR
+        if results.level >= WARNING:
+            logger.log(
+                logging.ERROR if failed else logging.WARNING,
+                "Heartbeat %s",
+                status,
+                extra={"status": status, "checks": results.statuses, "details": results.details},
+            )
+        (signals.heartbeat_failed if failed else signals.heartbeat_passed).send(
+            self, level=results.level
+        )
+        payload: dict[str, Any] = {"status": status}
+        if self.config.heartbeat_details:
+            payload["checks"] = results.statuses
+            payload["details"] = results.details
+        return json_response(self.config.heartbeat_failed_status_code if failed else 200, payload)
+
+    def _error(self, environ: dict[str, Any]) -> Response:
+        logger.error("The __error__ endpoint was called")
+        raise DeliberateError("/__error__ raised this exception on purpose")
+
+
+class _Exchange:
+    """One request's passage through the middleware, and the response iterable returned.
+
+    It records the status the application starts, adds the request id header, passes the
+    body on chunk by chunk, and when the server closes the response it closes the
+    application's iterable, writes the summary and resets the request id context. Being the
+    only object made per request, it holds everything a request needs.
+    """
+
+    __slots__ = (
+        "_app_iter",
+        "_exc_info",
+        "_finished",
+        "_iterator",
+        "_log",
+        "_middleware",
+        "_start_response",
+        "_started",
+        "_status",
+        "_token",
+        "environ",
+        "request_id",
+    )
+
+    def __init__(
+        self,
+        middleware: DockerflowMiddleware,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        request_id: str,
+        log: bool,
+    ) -> None:
+        self._middleware = middleware
+        self.environ = environ
+        self._start_response = start_response
+        self.request_id = request_id
+        self._log = log
+        self._status: Optional[str] = None
+        self._app_iter: Any = None
+        self._iterator: Optional[Iterator[bytes]] = None
+        self._exc_info: Any = None
+        self._finished = False
+        self._token = request_id_var.set(request_id)
+        self._started = time.perf_counter()
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        self._status = status
+        header = self._middleware.config.request_id_header
+        wanted = header.lower()
+        for name, _ in headers:
+            if name.lower() == wanted:
+                break
+        else:
+            headers = [*headers, (header, self.request_id)]
+        if exc_info is None:
+            return self._start_response(status, headers)
+        return self._start_response(status, headers, exc_info)
+
+    def wrap(self, app_iter: Iterable[bytes]) -> Any:
+        """Return what the server should iterate: this exchange, or a new file wrapper."""
+        self._app_iter = app_iter
+        file_response = rewrap_file_response(app_iter, self.environ, self.close)
+        return self if file_response is None else file_response
+
+    def __iter__(self) -> _Exchange:
+        try:
+            self._iterator = iter(self._app_iter)
+        except BaseException:
+            self._exc_info = sys.exc_info()
+            raise
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._iterator)  # type: ignore[arg-type]
+        except StopIteration:
+            raise
+        except BaseException:
+            self._exc_info = sys.exc_info()
+            raise
+
+    def close(self) -> None:
+        if self._finished:
+            return
+        try:
+            close = getattr(self._app_iter, "close", None)
+            if close is not None:
+                close()
+        except BaseException:
+            self._exc_info = self._exc_info or sys.exc_info()
+            raise
+        finally:
+            self.finish(self._exc_info)
+
+    def finish(self, exc_info: Any) -> None:
+        """Write the summary (once) and leave the request's context."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            if self._log:
+                duration_ms = int((time.perf_counter() - self._started) * 1000)
+                self._middleware._summary.write(
+                    self.environ, self._status, duration_ms, self.request_id, exc_info
+                )
+        finally:
+            try:
+                request_id_var.reset(self._token)
+            except ValueError:
+                # Closed from another context than the one that started the request (some
+                # servers close on another thread): there is nothing of ours to restore there.
+                pass

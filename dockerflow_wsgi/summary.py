@@ -1,0 +1,73 @@
+"""The ``request.summary`` record: one per request, in the mozlog field names."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+__all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
+
+#: Longest value taken from the client (User-Agent, path, ...) that is logged as it is.
+MAX_CLIENT_FIELD_LENGTH = 1024
+TRUNCATION_MARKER = "...[truncated]"
+
+summary_logger = logging.getLogger("request.summary")
+
+
+def clip(value: str) -> str:
+    """Bound a client-controlled value so one request cannot write a huge log line."""
+    if len(value) <= MAX_CLIENT_FIELD_LENGTH:
+        return value
+    return value[:MAX_CLIENT_FIELD_LENGTH] + TRUNCATION_MARKER
+
+
+def status_code(status: Optional[str]) -> int:
+    """The integer code of a WSGI status line, 0 when there is none or it is malformed."""
+    if not status:
+        return 0
+    try:
+        return int(status[:3])
+    except ValueError:
+        return 0
+
+
+class SummaryWriter:
+    """Writes the summary record of a finished request to the ``request.summary`` logger."""
+
+    __slots__ = ("log_querystring",)
+
+    def __init__(self, *, log_querystring: bool) -> None:
+        self.log_querystring = log_querystring
+
+    def write(
+        self,
+        environ: dict[str, Any],
+        status: Optional[str],
+        duration_ms: int,
+        request_id: str,
+        exc_info: Any = None,
+    ) -> None:
+        """Log the summary; ERROR with ``exc_info`` when the app raised, else INFO."""
+        level = logging.ERROR if exc_info else logging.INFO
+        if not summary_logger.isEnabledFor(level):
+            return
+        code = status_code(status)
+        if exc_info:
+            code = code or 500
+            errno = 500
+        else:
+            errno = code if code >= 400 else 0
+        fields = {
+            "agent": clip(environ.get("HTTP_USER_AGENT", "")),
+            "lang": clip(environ.get("HTTP_ACCEPT_LANGUAGE", "")),
+            "method": clip(environ.get("REQUEST_METHOD", "")),
+            "path": clip(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")),
+            "code": code,
+            "errno": errno,
+            "t": duration_ms,
+            "rid": request_id,
+            "uid": clip(str(environ.get("dockerflow.user_id") or environ.get("REMOTE_USER") or "")),
+        }
+        if self.log_querystring:
+            fields["querystring"] = clip(environ.get("QUERY_STRING", ""))
+        summary_logger.log(level, "", extra=fields, exc_info=exc_info)

@@ -1,0 +1,1 @@
+"""A small Flask service wired with dockerflow-wsgi, served by ``make run``."""
