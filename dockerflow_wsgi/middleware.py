@@ -10,10 +10,13 @@ from typing import Any, Callable, Optional
 
 from webob import Response
 
-from . import signals
 from ._wsgi import JSON_HEADERS, json_response, rewrap_file_response
-from .checks import ERROR, WARNING, level_to_text, run_checks
+from .checks import ERROR, level_to_text
+from .checks.builtins import builtin_checks
+from .checks.heartbeat import Heartbeat
+from .checks.plugins import load_entry_point_checks
 from .checks.registry import Check, get_checks
+from .checks.runner import CheckRunner
 from .config import Config, VersionCallback
 from .request_id import generate_request_id, is_valid_request_id, request_id_var
 from .summary import SummaryWriter
@@ -129,6 +132,16 @@ class DockerflowMiddleware:
             alembic_config=alembic_config,
         )
         self.checks = None if checks is None else list(checks)
+        self._entry_point_checks = load_entry_point_checks() if checks is None else {}
+        self._builtin_checks = builtin_checks(self.config)
+        self._reported_clashes: set[str] = set()
+        self.heartbeat = Heartbeat(
+            self.current_checks,
+            CheckRunner(self.config.check_timeout),
+            cache_ttl=self.config.heartbeat_cache_ttl,
+            silenced_check_ids=self.config.silenced_checks,
+            sender=self,
+        )
         self._request_id_key = self.config.request_id_environ_key
         self._summary = SummaryWriter(log_querystring=self.config.log_querystring)
         self._routes: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -197,29 +210,37 @@ class DockerflowMiddleware:
         return json_response(200, version)
 
     def current_checks(self) -> list[tuple[str, Check]]:
-        """The checks a heartbeat runs now: ``checks=`` if given, else the registry."""
+        """The checks a heartbeat runs now.
+
+        ``checks=`` if it was given, else the entry points overlaid by the registry (read now,
+        so late registrations count); then the built-ins the options asked for. Where an
+        explicit registration and an entry point share a name, the registration wins and the
+        clash is logged once.
+        """
         if self.checks is not None:
-            return self.checks
-        return list(get_checks().items())
+            selected = dict(self.checks)
+        else:
+            registered = get_checks()
+            selected = dict(self._entry_point_checks)
+            for name in (registered.keys() & selected.keys()) - self._reported_clashes:
+                self._reported_clashes.add(name)
+                logger.warning(
+                    "Check %r is both registered and published as an entry point; "
+                    "using the registered one",
+                    name,
+                )
+            selected.update(registered)
+        for name, check in self._builtin_checks:
+            selected.setdefault(name, check)
+        return list(selected.items())
 
     def _heartbeat(self, environ: dict[str, Any]) -> Response:
-        results = run_checks(self.current_checks(), self.config.silenced_checks)
-        status = level_to_text(results.level)
-        failed = results.level >= ERROR
-        if results.level >= WARNING:
-            logger.log(
-                logging.ERROR if failed else logging.WARNING,
-                "Heartbeat %s",
-                status,
-                extra={"status": status, "checks": results.statuses, "details": results.details},
-            )
-        (signals.heartbeat_failed if failed else signals.heartbeat_passed).send(
-            self, level=results.level
-        )
-        payload: dict[str, Any] = {"status": status}
+        results = self.heartbeat.results()
+        payload: dict[str, Any] = {"status": level_to_text(results.level)}
         if self.config.heartbeat_details:
             payload["checks"] = results.statuses
             payload["details"] = results.details
+        failed = results.level >= ERROR
         return json_response(self.config.heartbeat_failed_status_code if failed else 200, payload)
 
     def _error(self, environ: dict[str, Any]) -> Response:

@@ -1,0 +1,114 @@
+"""The built-in checks a middleware registers from its options or the environment.
+
+Imports of SQLAlchemy, redis-py and Alembic happen here only when the matching option is
+set, so the core stays importable without them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from ..config import Config
+from ..redact import mask_url
+from .registry import Check
+
+__all__ = ["builtin_checks"]
+
+
+def _bind(func: Any, *args: Any) -> Check:
+    return functools.update_wrapper(functools.partial(func, *args), func)  # type: ignore[return-value]
+
+
+def _need_extra(option: str, extra: str, exc: ImportError) -> ValueError:
+    return ValueError(
+        f"{option} is set but {exc.name} is not installed: pip install 'dockerflow-wsgi[{extra}]'"
+    )
+
+
+def _database_engine(db: Any, timeout: float) -> Any:
+    try:
+        from sqlalchemy.engine import URL, Engine
+
+        from .sqlalchemy import engine_from_url
+    except ImportError as exc:
+        raise _need_extra("db (DATABASE_URL)", "sqlalchemy", exc) from exc
+    if isinstance(db, Engine):
+        return db
+    if not isinstance(db, (str, URL)):
+        raise ValueError(f"db (DATABASE_URL) must be a SQLAlchemy Engine or URL, got {db!r}")
+    try:
+        return engine_from_url(db, connect_timeout=timeout)
+    except ImportError as exc:
+        raise ValueError(
+            f"db (DATABASE_URL) {mask_url(str(db))}: its database driver is not installed "
+            f"({exc.name})"
+        ) from exc
+    except Exception as exc:
+        raise ValueError(
+            f"db (DATABASE_URL) {mask_url(str(db))} is not a usable SQLAlchemy URL: "
+            f"{type(exc).__name__}"
+        ) from exc
+
+
+def _redis_client(client: Any, timeout: float) -> Any:
+    try:
+        from .redis import client_from_url
+    except ImportError as exc:
+        raise _need_extra("redis (REDIS_URL)", "redis", exc) from exc
+    if isinstance(client, str):
+        try:
+            return client_from_url(client, timeout)
+        except ValueError as exc:
+            raise ValueError(
+                f"redis (REDIS_URL) {mask_url(client)} is not a Redis URL such as "
+                f"redis://host:6379/0: {exc}"
+            ) from exc
+    if not callable(getattr(client, "ping", None)):
+        raise ValueError(f"redis (REDIS_URL) must be a redis client or URL, got {client!r}")
+    return client
+
+
+def _alembic_config(path: str) -> Any:
+    try:
+        from alembic.config import Config as AlembicConfig
+    except ImportError as exc:
+        raise _need_extra("alembic_config (ALEMBIC_CONFIG)", "alembic", exc) from exc
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"alembic_config (ALEMBIC_CONFIG) must be the path of alembic.ini, got {path!r}"
+        )
+    return AlembicConfig(path)
+
+
+def builtin_checks(config: Config) -> list[tuple[str, Check]]:
+    """The database, Redis and migrations checks that ``config`` asks for, bound once.
+
+    Engines and clients made from URLs are created here, once, with timeouts no longer than
+    the check timeout; an engine or client passed in is used as it is.
+
+    :raises ValueError: for a value that cannot work, naming the option and variable.
+    """
+    found: list[tuple[str, Check]] = []
+    engine = None
+    if config.db is not None:
+        engine = _database_engine(config.db, config.check_timeout)
+        from .sqlalchemy import check_database_connected
+
+        found.append(("check_database_connected", _bind(check_database_connected, engine)))
+    if config.redis is not None:
+        client = _redis_client(config.redis, config.check_timeout)
+        from .redis import check_redis_connected
+
+        found.append(("check_redis_connected", _bind(check_redis_connected, client)))
+    if config.alembic_config is not None:
+        if engine is None:
+            raise ValueError("alembic_config (ALEMBIC_CONFIG) needs db (DATABASE_URL) as well")
+        alembic_config = _alembic_config(config.alembic_config)
+        from .alembic import check_migrations_applied
+
+        found.append(
+            ("check_migrations_applied", _bind(check_migrations_applied, engine, alembic_config))
+        )
+    return found

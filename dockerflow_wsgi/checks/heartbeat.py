@@ -1,0 +1,111 @@
+"""One heartbeat at a time: single-flight runs, an optional result cache, logs and signals."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future
+from typing import Any, Callable
+
+from .. import signals
+from .messages import ERROR, WARNING, level_to_text
+from .registry import Check
+from .runner import CheckResults, CheckRunner
+
+__all__ = ["Heartbeat"]
+
+logger = logging.getLogger("dockerflow_wsgi")
+
+
+class Heartbeat:
+    """Answer "is this service healthy?" without letting probes hammer its dependencies.
+
+    Requests that arrive while a run is in progress wait for that run's result instead of
+    starting their own (single-flight), so a storm of probes runs each check once. With
+    ``cache_ttl`` above zero, a finished result is reused for that many seconds.
+
+    :param checks: returns the ``(name, check)`` pairs to run; called at every run, so checks
+        registered later are included.
+    :param runner: runs the checks concurrently under a time limit.
+    :param cache_ttl: seconds a result is reused; 0 turns the cache off.
+    :param silenced_check_ids: message ids left out of the result.
+    :param sender: the sender of the ``heartbeat_passed`` / ``heartbeat_failed`` signals.
+    """
+
+    def __init__(
+        self,
+        checks: Callable[[], Iterable[tuple[str, Check]]],
+        runner: CheckRunner,
+        *,
+        cache_ttl: float = 0.0,
+        silenced_check_ids: Iterable[str] = (),
+        sender: Any = None,
+    ) -> None:
+        self._checks = checks
+        self.runner = runner
+        self.cache_ttl = cache_ttl
+        self.silenced_check_ids = frozenset(silenced_check_ids)
+        self._sender = sender
+        self._lock = threading.Lock()
+        self._in_flight: Future[CheckResults] | None = None
+        self._cached: CheckResults | None = None
+        self._cached_until = 0.0
+        #: Requests currently waiting on another request's run (for tests and debugging).
+        self.waiting = 0
+
+    def results(self) -> CheckResults:
+        """The current result: cached, shared with a run in progress, or from a new run."""
+        with self._lock:
+            if self._cached is not None and time.monotonic() < self._cached_until:
+                return self._cached
+            in_flight = self._in_flight
+            if in_flight is None:
+                self._in_flight = Future()
+            else:
+                self.waiting += 1
+        if in_flight is not None:
+            try:
+                return in_flight.result()
+            finally:
+                with self._lock:
+                    self.waiting -= 1
+        return self._lead_run()
+
+    def _lead_run(self) -> CheckResults:
+        shared = self._in_flight
+        assert shared is not None
+        try:
+            results = self.runner.run(self._checks(), self.silenced_check_ids)
+        except BaseException as exc:
+            with self._lock:
+                self._in_flight = None
+            shared.set_exception(exc)
+            raise
+        with self._lock:
+            self._in_flight = None
+            if self.cache_ttl > 0:
+                self._cached = results
+                self._cached_until = time.monotonic() + self.cache_ttl
+        shared.set_result(results)
+        self._report(results)
+        return results
+
+    def _report(self, results: CheckResults) -> None:
+        """Log a run that found problems, and tell the signal receivers how it went."""
+        failed = results.level >= ERROR
+        if results.level >= WARNING:
+            status = level_to_text(results.level)
+            logger.log(
+                logging.ERROR if failed else logging.WARNING,
+                "Heartbeat %s",
+                status,
+                extra={"status": status, "checks": results.statuses, "details": results.details},
+            )
+        signal = signals.heartbeat_failed if failed else signals.heartbeat_passed
+        try:
+            signal.send(self._sender, level=results.level)
+        except Exception:
+            # A broken receiver must not turn the health answer into a crash.
+            logger.error("A receiver of %s raised", signal.name, exc_info=True)

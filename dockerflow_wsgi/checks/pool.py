@@ -1,0 +1,81 @@
+"""A small bounded pool of daemon threads for running checks.
+
+``concurrent.futures.ThreadPoolExecutor`` joins its threads when the interpreter exits, so a
+check that never returns would keep a worker process from ever shutting down. These threads
+are daemons: a stuck check costs one thread, never a hung shutdown. Threads start only when
+work needs one and stay for reuse, up to ``max_workers``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Any, Callable, TypeVar
+
+__all__ = ["DaemonThreadPool"]
+
+_T = TypeVar("_T")
+_pool_numbers = itertools.count(1)
+
+
+class DaemonThreadPool:
+    """Run callables on at most ``max_workers`` reusable daemon threads.
+
+    It is fork-aware: a process forked after the pool started (gunicorn with ``--preload``)
+    gets a fresh, empty pool instead of a queue that no thread of its own serves.
+    """
+
+    def __init__(self, max_workers: int, name: str = "dockerflow-check") -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self.max_workers = max_workers
+        self.name = f"{name}-{next(_pool_numbers)}"
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def thread_count(self) -> int:
+        """Threads started by this pool in this process."""
+        return len(self._threads)
+
+    def submit(self, fn: Callable[..., _T], *args: Any) -> Future[_T]:
+        """Schedule ``fn(*args)`` and return its future."""
+        future: Future[_T] = Future()
+        with self._lock:
+            if self._pid != os.getpid():
+                self._reset()
+            self._queue.put((future, fn, args))
+            # An idle thread will take the work; otherwise start one, if the bound allows.
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self.max_workers:
+                thread = threading.Thread(
+                    target=self._work,
+                    args=(self._queue, self._idle),
+                    name=f"{self.name}-{len(self._threads) + 1}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
+        return future
+
+    @staticmethod
+    def _work(work: queue.SimpleQueue[Any], idle: threading.Semaphore) -> None:
+        while True:
+            future, fn, args = work.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            del future, fn, args
+            idle.release()

@@ -1,0 +1,75 @@
+"""The database check: can we connect and run ``SELECT 1``? (``dockerflow-wsgi[sqlalchemy]``)"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from ..redact import scrub
+from .messages import CheckMessage, Error
+
+__all__ = ["check_database_connected", "engine_from_url"]
+
+
+def _secret(engine: Engine) -> str | None:
+    return engine.url.password if isinstance(engine.url.password, str) else None
+
+
+def check_database_connected(engine: Engine) -> list[CheckMessage]:
+    """Connect with ``engine`` and run ``SELECT 1``.
+
+    E008 when the database driver reports an error (down, refusing, bad credentials), E009
+    for any other SQLAlchemy error. Messages never contain the URL's password.
+    """
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        detail = scrub(str(exc.orig or exc).strip().splitlines()[0], _secret(engine))
+        return [
+            Error(
+                f"DB-API error on {_where(engine)}: {detail}",
+                id="dockerflow.health.E008",
+            )
+        ]
+    except SQLAlchemyError as exc:
+        detail = scrub(str(exc).strip().splitlines()[0], _secret(engine))
+        return [
+            Error(
+                f"Database error on {_where(engine)}: {detail}",
+                id="dockerflow.health.E009",
+            )
+        ]
+    return []
+
+
+def _where(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def engine_from_url(url: Any, connect_timeout: float) -> Engine:
+    """Create the engine the database check uses, once, from ``DATABASE_URL`` or ``db=``.
+
+    Connections give up after ``connect_timeout`` seconds (where the driver allows it), the
+    pool is small (heartbeats are single-flight) and pre-pinged, so a database that was
+    restarted is seen as up again on the next heartbeat rather than after one failure.
+    """
+    parsed = make_url(url)
+    timeout = max(1, math.ceil(connect_timeout))
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() in ("postgresql", "mysql", "mariadb"):
+        connect_args["connect_timeout"] = timeout
+    if parsed.get_backend_name() == "sqlite":
+        return create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    return create_engine(
+        parsed,
+        connect_args=connect_args,
+        pool_size=2,
+        max_overflow=2,
+        pool_pre_ping=True,
+        pool_timeout=timeout,
+    )
