@@ -1,0 +1,211 @@
+"""The runner: messages folded into statuses, checks concurrent and bounded, never piling up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from dockerflow_wsgi import checks
+from dockerflow_wsgi.checks.pool import DaemonThreadPool
+from dockerflow_wsgi.checks.runner import CheckRunner, evaluate, fold_results
+
+
+@pytest.fixture(autouse=True)
+def empty_registry():
+    checks.clear_checks()
+    yield
+    checks.clear_checks()
+
+
+def ok():
+    return []
+
+
+def boom():
+    raise ValueError("the disk is on fire")
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        ([], []),
+        (None, []),
+        ([checks.Warning("slow", id="x.W1")], [checks.Warning("slow", id="x.W1")]),
+        ((checks.Info("fyi", id="x.I1"),), [checks.Info("fyi", id="x.I1")]),
+    ],
+)
+def test_evaluate_returns_the_checks_messages(result, expected):
+    assert evaluate("c", lambda: result) == expected
+
+
+def test_evaluate_turns_an_exception_into_E101_with_type_and_text(caplog):
+    [message] = evaluate("fire", boom)
+    assert message.id == "dockerflow.health.E101"
+    assert message.level == checks.ERROR
+    assert message.msg == "ValueError: the disk is on fire"
+    [record] = [r for r in caplog.records if r.name == "dockerflow_wsgi"]
+    assert record.exc_info is not None and "fire" in record.getMessage()
+
+
+@pytest.mark.parametrize("garbage", ["ok", {"a": 1}, 42, ["not a message"], [checks.Info("x"), 3]])
+def test_evaluate_reports_a_result_that_is_not_a_list_of_messages(garbage):
+    [message] = evaluate("broken", lambda: garbage)
+    assert message.id == "dockerflow.health.E101"
+    assert message.msg.startswith("TypeError: check returned ")
+    assert "expected a list of CheckMessage" in message.msg
+
+
+def test_fold_results_reports_every_check_and_details_only_above_ok():
+    results = fold_results(
+        {
+            "db": [],
+            "cache": [checks.Warning("slow", id="c.W1"), checks.Info("fyi", id="c.I1")],
+            "queue": [checks.Critical("gone", id="q.C1")],
+        }
+    )
+    assert results.statuses == {"db": "ok", "cache": "warning", "queue": "critical"}
+    assert results.details == {
+        "cache": {"status": "warning", "level": 30, "messages": {"c.W1": "slow", "c.I1": "fyi"}},
+        "queue": {"status": "critical", "level": 50, "messages": {"q.C1": "gone"}},
+    }
+    assert results.level == checks.CRITICAL
+
+
+def test_fold_results_drops_silenced_messages_from_status_and_details():
+    results = fold_results(
+        {"cache": [checks.Error("down", id="c.E1"), checks.Info("fyi", id="c.I1")]},
+        silenced_check_ids={"c.E1"},
+    )
+    assert results.statuses == {"cache": "info"}
+    assert results.details["cache"]["messages"] == {"c.I1": "fyi"}
+    assert results.level == checks.INFO
+
+
+def test_fold_results_keys_messages_without_id_by_check_and_position():
+    results = fold_results({"c": [checks.Warning("a"), checks.Warning("b")]})
+    assert results.details["c"]["messages"] == {"c.0": "a", "c.1": "b"}
+
+
+def test_run_checks_uses_the_registry_by_default_and_the_given_pairs_otherwise():
+    checks.register(boom, name="fire")
+    assert checks.run_checks().statuses == {"fire": "error"}
+    assert checks.run_checks([("fine", ok)]).statuses == {"fine": "ok"}
+
+
+def test_checks_of_one_run_execute_concurrently():
+    # Each check waits until all three are running at once: a sequential runner breaks the
+    # barrier and each check reports E101.
+    barrier = threading.Barrier(3, timeout=10)
+
+    def meet():
+        barrier.wait()
+        return []
+
+    results = CheckRunner(timeout=20).run([("a", meet), ("b", meet), ("c", meet)])
+    assert results.statuses == {"a": "ok", "b": "ok", "c": "ok"}
+
+
+class Stuck:
+    """A check that blocks until released, counting how often it was started."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        self.release.wait(30)
+        return [checks.Info("finally", id="s.I1")]
+
+
+def test_a_check_over_the_timeout_is_E102_and_the_run_does_not_wait_for_it():
+    stuck = Stuck()
+    try:
+        results = CheckRunner(timeout=0.05).run([("stuck", stuck), ("fine", ok)])
+        assert not stuck.release.is_set()
+        assert results.statuses == {"stuck": "error", "fine": "ok"}
+        assert results.details["stuck"]["messages"] == {
+            "dockerflow.health.E102": "check did not finish within 0.05 seconds"
+        }
+    finally:
+        stuck.release.set()
+
+
+def test_a_stuck_check_is_not_started_again_while_it_runs():
+    stuck = Stuck()
+    runner = CheckRunner(timeout=0.01)
+    try:
+        for _ in range(20):
+            assert runner.run([("stuck", stuck)]).statuses == {"stuck": "error"}
+        assert stuck.calls == 1
+        assert runner.pool.thread_count == 1
+    finally:
+        stuck.release.set()
+
+
+def test_a_later_run_gets_the_result_of_the_stuck_call_once_it_finishes():
+    stuck = Stuck()
+    runner = CheckRunner(timeout=0.01)
+    runner.run([("stuck", stuck)])
+    runner.timeout = 30
+    stuck.release.set()
+    results = runner.run([("stuck", stuck)])
+    assert results.statuses == {"stuck": "info"}
+    assert stuck.calls == 1
+
+
+def test_threads_do_not_pile_up_over_many_runs_with_hanging_raising_and_broken_checks():
+    stuck = Stuck()
+    runner = CheckRunner(timeout=0.01)
+    suite = [("stuck", stuck), ("fire", boom), ("garbage", lambda: "nonsense"), ("fine", ok)]
+    before = threading.active_count()
+    try:
+        for _ in range(50):
+            results = runner.run(suite)
+            assert results.statuses["stuck"] == "error"
+            assert results.statuses["fire"] == "error"
+            assert results.statuses["garbage"] == "error"
+        # One thread is held by the stuck check; the others are reused, never one per run.
+        assert runner.pool.thread_count <= len(suite)
+        assert threading.active_count() - before <= len(suite)
+    finally:
+        stuck.release.set()
+
+
+def test_pool_reuses_idle_threads():
+    pool = DaemonThreadPool(max_workers=8)
+    for number in range(10):
+        assert pool.submit(lambda n=number: n * 2).result(timeout=10) == number * 2
+    assert pool.thread_count == 1
+
+
+def test_pool_threads_are_daemons_and_bounded():
+    pool = DaemonThreadPool(max_workers=2)
+    gate = threading.Event()
+    futures = [pool.submit(gate.wait, 10) for _ in range(5)]
+    assert pool.thread_count == 2
+    assert all(thread.daemon for thread in pool._threads)
+    gate.set()
+    assert all(future.result(timeout=10) for future in futures)
+
+
+def test_a_hung_check_does_not_keep_the_process_from_exiting():
+    script = textwrap.dedent(
+        """
+        import threading
+        from dockerflow_wsgi.checks.runner import CheckRunner
+        never = threading.Event()
+        def hangs():
+            never.wait()
+        print(CheckRunner(timeout=0.05).run([("hangs", hangs)]).statuses)
+        """
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "{'hangs': 'error'}" in finished.stdout
