@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,12 @@ run: $(VENV)/.installed-example example_app/version.json
 	cd example_app && ../$(BIN)/gunicorn --config gunicorn.conf.py app:app
 
 ## test: lint, then the whole test suite
-test: $(VENV)/.installed-test lint
+test: $(VENV)/.installed-test lint docs
 	$(BIN)/python -m pytest
+
+## docs: build the documentation, failing on any warning
+docs: $(VENV)/.installed-test
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 ## lint: ruff's checks and formatting, read-only
 lint: $(VENV)/.installed-test

@@ -6,6 +6,7 @@ Configured entirely from the environment (``DOCKERFLOW_*``; see the configuratio
 from __future__ import annotations
 
 import logging
+import os
 
 from flask import Flask, g, jsonify
 
@@ -18,11 +19,16 @@ except ImportError:  # served as a top-level module from this directory (make ru
 
 logger = logging.getLogger("example_app")
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+#: Without DATABASE_URL the service keeps its data in a SQLite file beside this module.
+DEFAULT_DATABASE_URL = f"sqlite:///{os.path.join(HERE, 'example.sqlite3')}"
+
 
 def create_app() -> Flask:
     configure_logging()
     app = Flask(__name__)
-    Dockerflow(app)
+    # REDIS_URL, when set, adds the Redis check; DOCKERFLOW_* variables set the rest.
+    Dockerflow(app, db=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
 
     @app.get("/")
     def index():
