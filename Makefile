@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint format clean docs
+.PHONY: run test lint format clean docs bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ run: $(VENV)/.installed-example example_app/version.json
 ## test: lint, then the whole test suite
 test: $(VENV)/.installed-test lint docs
 	$(BIN)/python -m pytest
+
+$(VENV)/.installed-bench: $(VENV)/.installed-test benchmarks/requirements.txt
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	touch $@
+
+## bench: side-by-side benchmark against the dockerflow package (figures, PASS/FAIL per target)
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 ## docs: build the documentation, failing on any warning
 docs: $(VENV)/.installed-test

@@ -1,0 +1,327 @@
+"""Side-by-side benchmark of dockerflow-wsgi and the ``dockerflow`` package (``make bench``).
+
+In-process scenarios call each WSGI stack directly with a prepared environ, iterate and close
+the body, and log ``request.summary`` through each library's own mozlog formatter into a
+null stream, so the log line's cost counts as it does in production. Figures are the median
+of several rounds in microseconds per request; ratios come from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import json
+import logging
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockerflow_wsgi import DockerflowMiddleware, checks
+from dockerflow_wsgi.logging import JsonLogFormatter
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Applications under test
+
+
+def hello_app(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]
+
+
+def flask_hello():
+    from flask import Flask
+
+    app = Flask("bench")
+
+    @app.route("/")
+    def index():
+        return "hello"
+
+    return app
+
+
+def trivial_check() -> list:
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurement
+
+
+def environ_for(path: str, method: str = "GET") -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "localhost:8000",
+        "HTTP_USER_AGENT": "bench/1.0",
+        "HTTP_ACCEPT_LANGUAGE": "en-US",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+def _start_response(status: str, headers: list, exc_info: Any = None) -> Callable[[bytes], None]:
+    return _write
+
+
+def _write(data: bytes) -> None:
+    pass
+
+
+def one_request(app: WSGIApp, template: dict[str, Any]) -> None:
+    body = app(dict(template), _start_response)
+    try:
+        for _ in body:
+            pass
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+
+
+def per_request_us(app: WSGIApp, path: str, requests: int, rounds: int) -> float:
+    """Median over ``rounds`` of the mean time of one request, in microseconds."""
+    template = environ_for(path)
+    for _ in range(min(requests, 2000)):
+        one_request(app, template)
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter_ns()
+        for _ in range(requests):
+            one_request(app, template)
+        timings.append((time.perf_counter_ns() - started) / requests / 1000)
+    return statistics.median(timings)
+
+
+class SummaryLog:
+    """Route ``request.summary`` to a null stream through the given formatter."""
+
+    def __init__(self) -> None:
+        self.stream = open(os.devnull, "w")  # noqa: SIM115 - closed in close()
+        self.handler = logging.StreamHandler(self.stream)
+        self.logger = logging.getLogger("request.summary")
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+
+    def use(self, formatter: logging.Formatter) -> None:
+        self.handler.setFormatter(formatter)
+
+    def close(self) -> None:
+        self.logger.removeHandler(self.handler)
+        self.stream.close()
+
+
+@dataclass
+class Report:
+    rows: list[tuple[str, float]] = field(default_factory=list)
+    targets: list[tuple[str, bool, str]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, name: str, microseconds: float) -> float:
+        self.rows.append((name, microseconds))
+        print(f"  {name:<58} {microseconds:9.2f} µs", flush=True)
+        return microseconds
+
+    def target(self, name: str, passed: bool, detail: str) -> None:
+        self.targets.append((name, passed, detail))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios
+
+
+def heartbeat_scenarios(report: Report) -> None:
+    """Concurrency of the checks and single-flight of the heartbeat."""
+    print("Heartbeat: 8 checks of 200 ms each", flush=True)
+    eight = [(f"sleep_{n}", lambda: time.sleep(0.2)) for n in range(8)]
+    app = DockerflowMiddleware(hello_app, checks=eight, check_timeout=5, log_probes=False)
+    one_request(app, environ_for("/__heartbeat__"))  # start the pool's threads
+    walls = []
+    for _ in range(5):
+        started = time.perf_counter()
+        one_request(app, environ_for("/__heartbeat__"))
+        walls.append((time.perf_counter() - started) * 1000)
+    wall_ms = statistics.median(walls)
+    print(f"  answered in {wall_ms:.1f} ms (sequential would be 1600 ms)", flush=True)
+    report.extra["heartbeat_8x200ms_ms"] = round(wall_ms, 1)
+    report.target("8 checks of 200 ms answered within 210 ms", wall_ms <= 210, f"{wall_ms:.1f} ms")
+
+    print("Heartbeat: 100 concurrent requests, one slow check", flush=True)
+    calls = []
+
+    def counted() -> list:
+        calls.append(1)
+        time.sleep(0.2)
+        return []
+
+    app = DockerflowMiddleware(hello_app, checks=[("counted", counted)], log_probes=False)
+    gate = threading.Barrier(100)
+
+    def probe() -> None:
+        gate.wait()
+        one_request(app, environ_for("/__heartbeat__"))
+
+    threads = [threading.Thread(target=probe) for _ in range(100)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    storm_ms = (time.perf_counter() - started) * 1000
+    print(f"  100 requests in {storm_ms:.0f} ms ran the check {len(calls)} time(s)", flush=True)
+    report.extra["storm_100_check_runs"] = len(calls)
+    report.target(
+        "100 concurrent heartbeats run the check once", len(calls) == 1, f"{len(calls)} run(s)"
+    )
+
+
+def dockerflow_flask(app, **options):
+    """The ``dockerflow`` package's Flask extension, or None where it is not installed."""
+    try:
+        from dockerflow.flask import Dockerflow
+    except ImportError:
+        return None
+    return Dockerflow(app, **options)
+
+
+def request_scenarios(report: Report, requests: int, rounds: int) -> None:
+    """Per-request cost of each stack, both libraries logging through their formatters."""
+    from dockerflow_wsgi.flask import Dockerflow as Shim
+
+    log = SummaryLog()
+    ours = JsonLogFormatter(logger_name="bench")
+    try:
+        from dockerflow.logging import JsonLogFormatter as TheirFormatter
+
+        theirs: logging.Formatter | None = TheirFormatter(logger_name="bench")
+    except ImportError:
+        theirs = None
+    measure = lambda app, path="/": per_request_us(app, path, requests, rounds)  # noqa: E731
+
+    print(f"Per request ({requests} requests x {rounds} rounds, median)", flush=True)
+    log.use(ours)
+    bare = report.row("bare WSGI hello", measure(hello_app))
+    wrapped = report.row("bare + DockerflowMiddleware", measure(DockerflowMiddleware(hello_app)))
+    flask = report.row("Flask hello", measure(flask_hello().wsgi_app))
+    shimmed_app = flask_hello()
+    Shim(shimmed_app)
+    shim = report.row("Flask + dockerflow_wsgi.flask shim", measure(shimmed_app.wsgi_app))
+    lb_ours = report.row(
+        "/__lbheartbeat__ dockerflow-wsgi",
+        measure(DockerflowMiddleware(hello_app), "/__lbheartbeat__"),
+    )
+    lb_quiet = report.row(
+        "/__lbheartbeat__ dockerflow-wsgi, log_probes off",
+        measure(DockerflowMiddleware(hello_app, log_probes=False), "/__lbheartbeat__"),
+    )
+    hb_ours = report.row(
+        "/__heartbeat__ dockerflow-wsgi, 1 trivial check",
+        measure(
+            DockerflowMiddleware(hello_app, checks=[("trivial", trivial_check)]), "/__heartbeat__"
+        ),
+    )
+
+    theirs_app = flask_hello()
+    extension = dockerflow_flask(theirs_app)
+    if extension is None or theirs is None:
+        print("  (the dockerflow package is not installed: no side-by-side figures)")
+        log.close()
+        return
+    extension.check(trivial_check, name="trivial")
+    log.use(theirs)
+    df_flask = report.row("Flask + dockerflow package extension", measure(theirs_app.wsgi_app))
+    lb_theirs = report.row(
+        "/__lbheartbeat__ dockerflow package", measure(theirs_app.wsgi_app, "/__lbheartbeat__")
+    )
+    hb_theirs = report.row(
+        "/__heartbeat__ dockerflow package, 1 trivial check",
+        measure(theirs_app.wsgi_app, "/__heartbeat__"),
+    )
+    log.close()
+
+    our_overhead = shim - flask
+    their_overhead = df_flask - flask
+    bare_overhead = wrapped - bare
+    print(
+        f"  overhead on Flask: ours {our_overhead:.2f} µs, theirs {their_overhead:.2f} µs; "
+        f"on bare WSGI: {bare_overhead:.2f} µs",
+        flush=True,
+    )
+    ratio = our_overhead / their_overhead if their_overhead > 0 else float("inf")
+    report.extra.update(
+        flask_overhead_ours_us=round(our_overhead, 2),
+        flask_overhead_theirs_us=round(their_overhead, 2),
+        bare_overhead_us=round(bare_overhead, 2),
+    )
+    report.target("pass-through overhead on Flask <= 1/3 of theirs", ratio <= 1 / 3, f"{ratio:.3f}")
+    report.target("stretch: <= 1/4 of theirs", ratio <= 1 / 4, f"{ratio:.3f}")
+    report.target("bare WSGI overhead <= 15 µs", bare_overhead <= 15, f"{bare_overhead:.2f} µs")
+    report.target("stretch: <= 10 µs", bare_overhead <= 10, f"{bare_overhead:.2f} µs")
+    report.target(
+        "/__lbheartbeat__ >= 5x faster than theirs (summary written)",
+        lb_theirs / lb_ours >= 5,
+        f"{lb_theirs / lb_ours:.1f}x",
+    )
+    report.target(
+        "/__lbheartbeat__ >= 30x faster than theirs (log_probes off)",
+        lb_theirs / lb_quiet >= 30,
+        f"{lb_theirs / lb_quiet:.1f}x",
+    )
+    report.target(
+        "/__heartbeat__ (1 check) no slower than theirs",
+        hb_ours <= hb_theirs,
+        f"{hb_ours:.1f} vs {hb_theirs:.1f} µs",
+    )
+    report.target(
+        "shim adds no measurable cost over the core middleware",
+        (shim - flask) <= (wrapped - bare) * 1.10 + 0.5,
+        f"shim {shim - flask:.2f} µs vs core {wrapped - bare:.2f} µs",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
+    options = parser.parse_args(argv)
+    requests, rounds = (2_000, 3) if options.quick else (20_000, 7)
+    gc.collect()
+    report = Report()
+    checks.clear_checks()
+    request_scenarios(report, requests, rounds)
+    heartbeat_scenarios(report)
+    print("\nTargets")
+    for name, passed, detail in report.targets:
+        print(f"  {'PASS' if passed else 'FAIL'}  {name}: {detail}")
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    with open(os.path.join(RESULTS_DIR, "results.json"), "w", encoding="utf-8") as handle:
+        json.dump(
+            {"rows": report.rows, "targets": report.targets, **report.extra}, handle, indent=2
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
