@@ -4,29 +4,28 @@ from __future__ import annotations
 
 import re
 from typing import Optional
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 __all__ = ["MASK", "mask_url", "scrub", "url_password"]
 
 MASK = "***"
 
-# scheme://user:password@host — the password is whatever lies between the first ':' after
-# '//' and the last '@' before the host.
-_URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)[^@\s]*@")
+# scheme://user:password@host. The password runs to the '@' that ends the credentials; it may
+# hold spaces, '/', ':' or '#', which SQLAlchemy accepts, but not a line break.
+_URL_CREDENTIALS = re.compile(
+    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^@\r\n]*)@"
+)
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
-    return _URL_PASSWORD.sub(lambda match: f"{match['prefix']}{MASK}@", url)
+    """``url`` (or any text holding URLs) with every password replaced by ``***``."""
+    return _URL_CREDENTIALS.sub(lambda match: f"{match['prefix']}{MASK}@", url)
 
 
 def url_password(url: str) -> Optional[str]:
     """The password in ``url``, percent-decoded, or ``None``."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return None
-    return unquote(password) if password else None
+    match = _URL_CREDENTIALS.search(url)
+    return unquote(match["password"]) if match and match["password"] else None
 
 
 def scrub(text: str, *secrets: Optional[str]) -> str:
