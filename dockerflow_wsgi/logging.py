@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 import traceback
 from typing import Any
@@ -95,7 +96,7 @@ class JsonLogFormatter(JsonFormatter):
         self.hostname = socket.gethostname()
         # json.dumps builds a new encoder on every call that passes options; one prepared
         # encoder is reused instead. NaN and infinities are not JSON, so they are refused
-        # here and written as text by the fallback path.
+        # here; add_fields writes such a field as text, leaving the other fields as they are.
         self._encoder = json.JSONEncoder(default=_safe_repr, allow_nan=False, separators=(",", ":"))
 
     def add_fields(
@@ -113,7 +114,10 @@ class JsonLogFormatter(JsonFormatter):
         elif traceback_text:
             fields["traceback"] = traceback_text
         for key, value in fields.items():
-            if not isinstance(value, _SCALAR_TYPES) and not isinstance(value, float):
+            if isinstance(value, float):
+                if not math.isfinite(value):
+                    fields[key] = _safe_repr(value)
+            elif not isinstance(value, _SCALAR_TYPES):
                 fields[key] = self._flatten(value)
         log_data.update(self._envelope(record))
         log_data["Fields"] = fields

@@ -16,6 +16,11 @@ class VersionFileError(Exception):
     """``version.json`` exists but cannot be served: unreadable, not JSON, or not an object."""
 
 
+def _reject_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which are not JSON: /__version__ would send them on.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def load_version_json(version_path: str) -> Mapping[str, Any] | None:
     """Read ``version.json`` from the directory ``version_path``.
 
@@ -34,8 +39,8 @@ def load_version_json(version_path: str) -> Mapping[str, Any] | None:
     except OSError as exc:
         raise VersionFileError(f"{VERSION_FILENAME} could not be read: {exc.strerror}") from exc
     try:
-        content = json.loads(raw)
-    except ValueError as exc:
+        content = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
         raise VersionFileError(f"{VERSION_FILENAME} is not valid JSON: {exc}") from exc
     if not isinstance(content, dict):
         raise VersionFileError(
