@@ -11,7 +11,8 @@ __all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
 MAX_CLIENT_FIELD_LENGTH = 1024
 TRUNCATION_MARKER = "...[truncated]"
 
-summary_logger = logging.getLogger("request.summary")
+_LOGGER_NAME = "request.summary"
+summary_logger = logging.getLogger(_LOGGER_NAME)
 
 
 def clip(value: str) -> str:
@@ -70,4 +71,9 @@ class SummaryWriter:
         }
         if self.log_querystring:
             fields["querystring"] = clip(environ.get("QUERY_STRING", ""))
-        summary_logger.log(level, "", extra=fields, exc_info=exc_info)
+        # Logger.log would walk the stack for the caller's file and line, which the summary
+        # never shows, and copy ``extra`` key by key; the record is made directly instead,
+        # through the record factory so an application's custom factory still applies.
+        record = logging.getLogRecordFactory()(_LOGGER_NAME, level, "", 0, "", (), exc_info)
+        record.__dict__.update(fields)
+        summary_logger.handle(record)
