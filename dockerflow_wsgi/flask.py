@@ -23,10 +23,11 @@ _USER_ID_ENVIRON_KEY = "dockerflow.user_id"
 
 
 def _globals_with_request_id(base: type) -> type:
-    """A subclass of Flask's ``g`` class that falls back to the current request id.
+    """A subclass of Flask's ``g`` class that starts with ``request_id`` already set.
 
-    The id is read lazily from the middleware's context variable when ``g.request_id`` is
-    looked up and was not set by the app, so no hook runs on requests that never ask for it.
+    Flask makes a new ``g`` for every request's app context, inside the middleware's call,
+    so copying the id when ``g`` is made costs one context-variable read and needs no
+    ``before_request`` hook. A view that sets ``g.request_id`` itself simply overwrites it.
     """
     if getattr(base, "_dockerflow_request_id", False):
         return base
@@ -34,26 +35,26 @@ def _globals_with_request_id(base: type) -> type:
     class DockerflowGlobals(base):  # type: ignore[valid-type, misc]
         _dockerflow_request_id = True
 
-        def __getattr__(self, name: str) -> Any:
-            if name == "request_id":
-                request_id = request_id_var.get()
-                if request_id is not None:
-                    return request_id
-            return super().__getattr__(name)
-
-        def get(self, name: str, default: Any = None) -> Any:
-            if name == "request_id" and name not in self.__dict__:
-                request_id = request_id_var.get()
-                return default if request_id is None else request_id
-            return super().get(name, default)
-
-        def __contains__(self, item: object) -> bool:
-            if item == "request_id" and request_id_var.get() is not None:
-                return True
-            return super().__contains__(item)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            request_id = request_id_var.get()
+            if request_id is not None:
+                self.request_id = request_id
 
     DockerflowGlobals.__qualname__ = f"Dockerflow{base.__qualname__}"
     return DockerflowGlobals
+
+
+def _find_middleware(wsgi_app: Any, depth: int = 5) -> Optional[DockerflowMiddleware]:
+    """The DockerflowMiddleware in ``wsgi_app``, also under other middleware that keep the
+    app they wrap as ``.app`` or ``.wsgi_app`` (werkzeug's ProxyFix, for one)."""
+    for _ in range(depth):
+        if isinstance(wsgi_app, DockerflowMiddleware):
+            return wsgi_app
+        wsgi_app = getattr(wsgi_app, "app", None) or getattr(wsgi_app, "wsgi_app", None)
+        if wsgi_app is None:
+            return None
+    return None
 
 
 def _flask_login_installed() -> bool:
@@ -91,8 +92,9 @@ class Dockerflow:
 
     def init_app(self, app: Flask) -> None:
         """Wrap ``app.wsgi_app`` (unless it already is wrapped) and install the shim."""
-        if isinstance(app.wsgi_app, DockerflowMiddleware):
-            self.middleware = app.wsgi_app
+        existing = _find_middleware(app.wsgi_app)
+        if existing is not None:
+            self.middleware = existing
         else:
             self.middleware = DockerflowMiddleware(app.wsgi_app, **self.options)
             app.wsgi_app = self.middleware  # type: ignore[method-assign]

@@ -161,7 +161,8 @@ class DockerflowMiddleware:
             request_id = generate_request_id()
         environ[REQUEST_ID_ENVIRON_KEY] = request_id
         handler = self._routes.get(environ.get("PATH_INFO", ""))
-        log = handler is None or self.config.log_probes
+        # /__error__ is no probe: its summary is part of the error report it tests.
+        log = handler is None or self.config.log_probes or environ["PATH_INFO"] == ERROR_PATH
         exchange = _Exchange(self, environ, start_response, request_id, log)
         try:
             if handler is None:
@@ -169,7 +170,7 @@ class DockerflowMiddleware:
             else:
                 app_iter = self._answer(handler, environ, exchange.start_response)
         except BaseException:
-            exchange.finish(sys.exc_info())
+            exchange.abort(sys.exc_info())
             raise
         return exchange.wrap(app_iter)
 
@@ -343,6 +344,14 @@ class _Exchange:
             raise
         finally:
             self.finish(self._exc_info)
+
+    def abort(self, exc_info: Any) -> None:
+        """The application raised instead of returning a response.
+
+        Whatever status it had started, nothing was sent: the server answers 500.
+        """
+        self._status = None
+        self.finish(exc_info)
 
     def finish(self, exc_info: Any) -> None:
         """Write the summary (once) and leave the request's context."""

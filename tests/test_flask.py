@@ -1,0 +1,319 @@
+"""The Flask shim: wrapping app.wsgi_app once, g.request_id and the Flask-Login user id."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import webtest
+from flask import Flask, g, jsonify, request
+from flask.ctx import _AppCtxGlobals
+from flask_login import LoginManager, UserMixin, login_user
+
+from dockerflow_wsgi import DockerflowMiddleware, checks
+from dockerflow_wsgi.flask import Dockerflow
+
+NEW_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def make_app() -> Flask:
+    app = Flask(__name__)
+
+    @app.get("/")
+    def index():
+        return "hello"
+
+    @app.get("/request-id")
+    def request_id():
+        return jsonify(
+            attribute=g.request_id,
+            get=g.get("request_id"),
+            contained="request_id" in g,
+            environ=request.environ["dockerflow.request_id"],
+        )
+
+    return app
+
+
+def init_directly(app: Flask, **options) -> Dockerflow:
+    return Dockerflow(app, **options)
+
+
+def init_later(app: Flask, **options) -> Dockerflow:
+    dockerflow = Dockerflow(**options)
+    dockerflow.init_app(app)
+    return dockerflow
+
+
+INITS = [pytest.param(init_directly, id="Dockerflow(app)"), pytest.param(init_later, id="init_app")]
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_the_shim_wraps_wsgi_app_in_the_middleware(init):
+    app = make_app()
+    original = app.wsgi_app
+
+    dockerflow = init(app)
+
+    assert isinstance(app.wsgi_app, DockerflowMiddleware)
+    assert app.wsgi_app is dockerflow.middleware
+    assert app.wsgi_app.app == original
+    response = webtest.TestApp(app).get("/__lbheartbeat__")
+    assert response.status_int == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert webtest.TestApp(app).get("/").text == "hello"
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_an_app_already_wrapped_by_hand_is_not_wrapped_again(init, summary_records):
+    app = make_app()
+    by_hand = DockerflowMiddleware(app.wsgi_app)
+    app.wsgi_app = by_hand
+
+    dockerflow = init(app)
+
+    assert app.wsgi_app is by_hand
+    assert dockerflow.middleware is by_hand
+    response = webtest.TestApp(app).get("/")
+    assert len(response.headers.getall("X-Request-ID")) == 1
+    assert len(summary_records) == 1
+
+
+@pytest.mark.parametrize("same_extension", [True, False])
+def test_init_app_twice_wraps_once(same_extension, summary_records):
+    app = make_app()
+    first = Dockerflow(app)
+    middleware = app.wsgi_app
+
+    (first if same_extension else Dockerflow()).init_app(app)
+
+    assert app.wsgi_app is middleware
+    assert not isinstance(middleware.app, DockerflowMiddleware)
+    response = webtest.TestApp(app).get("/request-id")
+    assert len(response.headers.getall("X-Request-ID")) == 1
+    assert response.json["attribute"] == response.headers["X-Request-ID"]
+    assert len(summary_records) == 1
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_options_are_passed_to_the_middleware(init, summary_records):
+    app = make_app()
+    checks.register(lambda: [checks.Error("down", id="t.E1")], name="down")
+
+    init(
+        app,
+        request_id_header="X-Trace-ID",
+        heartbeat_failed_status_code=503,
+        log_querystring=True,
+    )
+    client = webtest.TestApp(app)
+
+    assert client.get("/__heartbeat__", status="*").status_int == 503
+    response = client.get("/request-id?q=1", headers={"X-Trace-ID": "trace-7"})
+    assert response.json["attribute"] == "trace-7"
+    assert response.headers["X-Trace-ID"] == "trace-7"
+    assert summary_records[-1].querystring == "q=1"
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_g_request_id_is_the_request_id(init):
+    app = make_app()
+    init(app)
+    client = webtest.TestApp(app)
+
+    sent = client.get("/request-id", headers={"X-Request-ID": "from-the-client"})
+    generated = client.get("/request-id")
+
+    assert sent.json == {
+        "attribute": "from-the-client",
+        "get": "from-the-client",
+        "contained": True,
+        "environ": "from-the-client",
+    }
+    new_id = generated.headers["X-Request-ID"]
+    assert NEW_ID.fullmatch(new_id)
+    assert generated.json == {
+        "attribute": new_id,
+        "get": new_id,
+        "contained": True,
+        "environ": new_id,
+    }
+
+
+def test_g_has_no_request_id_outside_a_request():
+    app = make_app()
+    Dockerflow(app)
+    webtest.TestApp(app).get("/request-id")
+
+    with app.app_context():
+        assert g.get("request_id") is None
+        assert g.get("request_id", "fallback") == "fallback"
+        assert "request_id" not in g
+        with pytest.raises(AttributeError):
+            g.request_id  # noqa: B018
+
+
+@pytest.mark.parametrize("where", ["before_request", "view"])
+def test_a_request_id_set_by_the_app_wins(where):
+    app = Flask(__name__)
+    Dockerflow(app)
+
+    if where == "before_request":
+
+        @app.before_request
+        def set_request_id():
+            g.request_id = "chosen-by-the-app"
+
+    @app.get("/")
+    def index():
+        if where == "view":
+            g.request_id = "chosen-by-the-app"
+        return jsonify(attribute=g.request_id, get=g.get("request_id"))
+
+    response = webtest.TestApp(app).get("/", headers={"X-Request-ID": "from-the-client"})
+
+    assert response.json == {"attribute": "chosen-by-the-app", "get": "chosen-by-the-app"}
+
+
+def test_a_custom_globals_class_keeps_working():
+    class CustomGlobals(_AppCtxGlobals):
+        def greeting(self) -> str:
+            return "hello from the custom globals"
+
+    app = Flask(__name__)
+    app.app_ctx_globals_class = CustomGlobals
+    Dockerflow(app)
+
+    @app.get("/")
+    def index():
+        return jsonify(
+            custom=isinstance(g._get_current_object(), CustomGlobals),
+            greeting=g.greeting(),
+            request_id=g.request_id,
+        )
+
+    response = webtest.TestApp(app).get("/", headers={"X-Request-ID": "rid-9"})
+
+    assert response.json == {
+        "custom": True,
+        "greeting": "hello from the custom globals",
+        "request_id": "rid-9",
+    }
+
+
+# -- Flask-Login ------------------------------------------------------------------------------
+
+
+class User(UserMixin):
+    def __init__(self, user_id: str) -> None:
+        self.id = user_id
+
+
+def add_login(app: Flask) -> None:
+    """Flask-Login with a session login route and an ``Authorization: user <id>`` loader."""
+    app.secret_key = "testing"
+    manager = LoginManager(app)
+
+    @manager.user_loader
+    def load_user(user_id):
+        return User(user_id)
+
+    @manager.request_loader
+    def load_user_from_header(req):
+        scheme, _, user_id = req.headers.get("Authorization", "").partition(" ")
+        return User(user_id) if scheme == "user" and user_id else None
+
+    @app.post("/login/<user_id>")
+    def login(user_id):
+        login_user(User(user_id))
+        return "logged in"
+
+
+@pytest.mark.parametrize("login_first", [True, False], ids=["login-then-shim", "shim-then-login"])
+def test_summary_uid_is_the_flask_login_user(login_first, summary_records):
+    app = make_app()
+    if login_first:
+        add_login(app)
+        Dockerflow(app)
+    else:
+        Dockerflow(app)
+        add_login(app)
+    client = webtest.TestApp(app)
+
+    client.get("/", headers={"Authorization": "user 7"})
+    client.get("/")
+    client.post("/login/42")
+    client.get("/")
+
+    assert [record.uid for record in summary_records] == ["7", "", "42", "42"]
+
+
+def test_summary_uid_is_empty_when_flask_login_is_not_configured(summary_records):
+    app = make_app()
+    Dockerflow(app)
+
+    webtest.TestApp(app).get("/", headers={"Authorization": "user 7"})
+
+    [record] = summary_records
+    assert record.uid == ""
+
+
+def test_a_failing_user_loader_does_not_fail_the_request(summary_records):
+    app = make_app()
+    Dockerflow(app)
+    app.secret_key = "testing"
+    manager = LoginManager(app)
+
+    @manager.request_loader
+    def broken_loader(req):
+        raise RuntimeError("user database down")
+
+    response = webtest.TestApp(app).get("/", headers={"Authorization": "user 7"})
+
+    assert response.text == "hello"
+    [record] = summary_records
+    assert record.uid == ""
+    assert record.code == 200
+
+
+def test_the_shim_answers_the_dockerflow_paths_without_running_flask(summary_records):
+    app = make_app()
+    Dockerflow(app)
+    ran = []
+    app.before_request(lambda: ran.append(request.path))
+
+    response = webtest.TestApp(app).get("/__heartbeat__")
+
+    assert json.loads(response.body) == {"status": "ok", "checks": {}, "details": {}}
+    assert ran == []
+
+
+def test_g_request_id_is_a_real_attribute_of_g():
+    app = Flask(__name__)
+    Dockerflow(app)
+
+    @app.get("/dict-api")
+    def dict_api():
+        listed = "request_id" in list(g)
+        kept = g.setdefault("request_id", "other")
+        popped = g.pop("request_id")
+        return jsonify(listed=listed, kept=kept, popped=popped, gone="request_id" not in g)
+
+    response = webtest.TestApp(app).get("/dict-api", headers={"X-Request-ID": "abc"})
+    assert response.json == {"listed": True, "kept": "abc", "popped": "abc", "gone": True}
+
+
+def test_a_middleware_wrapped_under_another_middleware_is_not_wrapped_again(summary_records):
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app = make_app()
+    inner = DockerflowMiddleware(app.wsgi_app, log_querystring=True)
+    app.wsgi_app = ProxyFix(inner)
+    dockerflow = Dockerflow(app)
+
+    assert dockerflow.middleware is inner
+    assert isinstance(app.wsgi_app, ProxyFix)
+    webtest.TestApp(app).get("/request-id?x=1")
+    [record] = summary_records
+    assert record.querystring == "x=1"
