@@ -14,10 +14,14 @@ import io
 import json
 import logging
 import os
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +29,11 @@ from typing import Any
 from dockerflow_wsgi import DockerflowMiddleware, checks
 from dockerflow_wsgi.logging import JsonLogFormatter
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS_DIR = os.path.join(HERE, "results")
+DOCS_TABLE = os.path.join(ROOT, "docs", "_generated", "performance-results.rst")
+DOCS_CHART = os.path.join(ROOT, "docs", "_static", "performance.png")
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
@@ -302,9 +310,165 @@ def request_scenarios(report: Report, requests: int, rounds: int) -> None:
     )
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_serving(url: str, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                response.read()
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _load_with_wrk(url: str, seconds: int) -> float:
+    output = subprocess.run(
+        ["wrk", "-t1", "-c16", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+    ).stdout
+    for line in output.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    raise RuntimeError(f"no Requests/sec in wrk's output:\n{output}")
+
+
+def _load_with_python(url: str, seconds: int) -> float:
+    """A keep-alive load from 8 threads, for machines without wrk."""
+    import http.client
+
+    host, port = url.split("/")[2].split(":")
+    path = "/" + url.split("/", 3)[3]
+    counts = [0] * 8
+    stop = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        while time.monotonic() < stop:
+            connection.request("GET", path)
+            connection.getresponse().read()
+            counts[index] += 1
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
+def server_scenarios(report: Report, seconds: int) -> None:
+    """Throughput under gunicorn (gthread, one worker), loaded over loopback."""
+    load = _load_with_wrk if shutil.which("wrk") else _load_with_python
+    print(f"Under gunicorn, {seconds} s each, load by {load.__name__[11:]}", flush=True)
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    rates: dict[str, float] = {}
+    for app, path in (("bare", "/"), ("wrapped", "/"), ("wrapped", "/__lbheartbeat__")):
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                gunicorn,
+                "--workers",
+                "1",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--chdir",
+                HERE,
+                f"server_apps:{app}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}{path}"
+            _wait_until_serving(url)
+            rates[f"{app} {path}"] = rate = load(url, seconds)
+            print(f"  {app + ' ' + path:<58} {rate:9.0f} req/s", flush=True)
+        finally:
+            server.terminate()
+            server.wait(30)
+    bare = rates["bare /"]
+    for name in ("wrapped /", "wrapped /__lbheartbeat__"):
+        ratio = rates[name] / bare
+        report.extra[f"gunicorn_ratio_{name}"] = round(ratio, 3)
+        report.target(f"gunicorn {name} >= 0.9x bare throughput", ratio >= 0.9, f"{ratio:.2f}x")
+
+
+def memory_scenario(report: Report, requests: int) -> None:
+    print(f"Memory: RSS around {requests:,} pass-through requests", flush=True)
+    finished = subprocess.run(
+        [sys.executable, os.path.join(HERE, "memory.py"), str(requests)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HERE,
+    )
+    figures = json.loads(finished.stdout)
+    growth_mib = (figures["rss_after_kib"] - figures["rss_before_kib"]) / 1024
+    print(f"  {figures['rss_before_kib']} KiB -> {figures['rss_after_kib']} KiB", flush=True)
+    report.extra["rss_growth_mib"] = round(growth_mib, 3)
+    report.target(
+        f"RSS growth over {requests:,} requests < 1 MiB", growth_mib < 1, f"{growth_mib:.2f} MiB"
+    )
+
+
+def write_docs(report: Report) -> None:
+    """The results table (included by docs/performance.rst) and its bar chart."""
+    os.makedirs(os.path.dirname(DOCS_TABLE), exist_ok=True)
+    width = max(len(name) for name, _ in report.rows) + 2
+    rule = f"{'=' * width}  {'=' * 12}"
+    lines = [rule, f"{'scenario':<{width}}  {'µs/request':>12}", rule]
+    lines += [f"{name:<{width}}  {value:>12.2f}" for name, value in report.rows]
+    lines += [
+        rule,
+        "",
+        ".. list-table:: Targets",
+        "   :header-rows: 1",
+        "",
+        "   * - target",
+        "     - result",
+        "     - figure",
+    ]
+    for name, passed, detail in report.targets:
+        lines += [f"   * - {name}", f"     - {'PASS' if passed else 'FAIL'}", f"     - {detail}"]
+    with open(DOCS_TABLE, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("  (matplotlib not installed: no chart)")
+        return
+    names = [name for name, _ in report.rows]
+    values = [value for _, value in report.rows]
+    colours = ["#4c72b0" if "dockerflow package" not in name else "#dd8452" for name in names]
+    figure, axes = plt.subplots(figsize=(9, 0.42 * len(names) + 1))
+    axes.barh(names[::-1], values[::-1], color=colours[::-1])
+    axes.set_xlabel("µs per request (median; lower is better)")
+    axes.set_title("dockerflow-wsgi (blue) and the dockerflow package (orange)")
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(DOCS_CHART), exist_ok=True)
+    figure.savefig(DOCS_CHART, dpi=100)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite the docs' table")
     options = parser.parse_args(argv)
     requests, rounds = (2_000, 3) if options.quick else (20_000, 7)
     gc.collect()
@@ -312,6 +476,10 @@ def main(argv: list[str] | None = None) -> int:
     checks.clear_checks()
     request_scenarios(report, requests, rounds)
     heartbeat_scenarios(report)
+    server_scenarios(report, seconds=2 if options.quick else 10)
+    memory_scenario(report, 100_000 if options.quick else 1_000_000)
+    if not options.no_docs:
+        write_docs(report)
     print("\nTargets")
     for name, passed, detail in report.targets:
         print(f"  {'PASS' if passed else 'FAIL'}  {name}: {detail}")
