@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-__all__ = ["Config", "parse_bool"]
+__all__ = ["ENVIRONMENT_VARIABLES", "Config", "environment_value", "parse_bool"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -23,6 +23,37 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 
 VersionCallback = Callable[[str], Optional[Mapping[str, Any]]]
+
+#: Every option of :class:`~dockerflow_wsgi.DockerflowMiddleware`, in the order of its
+#: documentation, with the environment variable it falls back to (``None``: keyword only).
+ENVIRONMENT_VARIABLES: dict[str, str | None] = {
+    "version_path": "DOCKERFLOW_VERSION_PATH",
+    "version_callback": None,
+    "checks": None,
+    "silenced_checks": "DOCKERFLOW_SILENCED_CHECKS",
+    "check_timeout": "DOCKERFLOW_CHECK_TIMEOUT",
+    "heartbeat_cache_ttl": "DOCKERFLOW_HEARTBEAT_CACHE_TTL",
+    "heartbeat_failed_status_code": "DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE",
+    "request_id_header": "DOCKERFLOW_REQUEST_ID_HEADER_NAME",
+    "log_querystring": "DOCKERFLOW_SUMMARY_LOG_QUERYSTRING",
+    "heartbeat_details": "DOCKERFLOW_HEARTBEAT_DETAILS",
+    "error_endpoint": "DOCKERFLOW_ERROR_ENDPOINT",
+    "log_probes": "DOCKERFLOW_SUMMARY_LOG_PROBES",
+    "db": "DATABASE_URL",
+    "redis": "REDIS_URL",
+    "alembic_config": "ALEMBIC_CONFIG",
+}
+
+
+def environment_value(environ: Mapping[str, str], variable: str | None) -> str | None:
+    """``variable``'s value in ``environ``, or ``None`` when it is unset or blank.
+
+    A blank variable counts as unset, so that ``FOO=`` in an environment file means "the
+    default" rather than an invalid value.
+    """
+    if variable is None or environ.get(variable, "").strip() == "":
+        return None
+    return environ[variable]
 
 
 def parse_bool(value: str | bool, name: str) -> bool:
@@ -125,61 +156,43 @@ class Config:
         """Build the settings from keyword arguments and ``environ`` (``os.environ`` by default)."""
         env = os.environ if environ is None else environ
 
-        def pick(keyword: Any, variable: str | None) -> tuple[Any, str | None]:
-            """The keyword if given, else the variable's value; also the name to blame."""
+        def pick(option: str, keyword: Any) -> tuple[Any, str]:
+            """The keyword if given, else its variable's value; also the name to blame."""
             if keyword is not None:
-                return keyword, None
-            if variable is not None and env.get(variable, "").strip() != "":
-                return env[variable], variable
-            return None, None
-
-        def blame(keyword_name: str, variable: str | None) -> str:
-            return variable if variable else keyword_name
+                return keyword, option
+            variable = ENVIRONMENT_VARIABLES[option]
+            if variable is not None:
+                value = environment_value(env, variable)
+                if value is not None:
+                    return value, variable
+            return None, option
 
         if version_callback is not None and not callable(version_callback):
             raise ValueError(f"version_callback must be callable, got {version_callback!r}")
 
-        value, var = pick(version_path, "DOCKERFLOW_VERSION_PATH")
+        value = pick("version_path", version_path)[0]
         resolved_version_path = os.fspath(value) if value is not None else os.getcwd()
 
-        value, var = pick(silenced_checks, "DOCKERFLOW_SILENCED_CHECKS")
-        silenced = (
-            frozenset() if value is None else _parse_id_list(value, blame("silenced_checks", var))
-        )
+        value, name = pick("silenced_checks", silenced_checks)
+        silenced = frozenset() if value is None else _parse_id_list(value, name)
 
-        value, var = pick(check_timeout, "DOCKERFLOW_CHECK_TIMEOUT")
-        timeout = (
-            5.0
-            if value is None
-            else _parse_seconds(value, blame("check_timeout", var), allow_zero=False)
-        )
+        value, name = pick("check_timeout", check_timeout)
+        timeout = 5.0 if value is None else _parse_seconds(value, name, allow_zero=False)
 
-        value, var = pick(heartbeat_cache_ttl, "DOCKERFLOW_HEARTBEAT_CACHE_TTL")
-        ttl = (
-            0.0
-            if value is None
-            else _parse_seconds(value, blame("heartbeat_cache_ttl", var), allow_zero=True)
-        )
+        value, name = pick("heartbeat_cache_ttl", heartbeat_cache_ttl)
+        ttl = 0.0 if value is None else _parse_seconds(value, name, allow_zero=True)
 
-        value, var = pick(heartbeat_failed_status_code, "DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE")
-        failed_code = (
-            500
-            if value is None
-            else _parse_status_code(value, blame("heartbeat_failed_status_code", var))
-        )
+        value, name = pick("heartbeat_failed_status_code", heartbeat_failed_status_code)
+        failed_code = 500 if value is None else _parse_status_code(value, name)
 
-        value, var = pick(request_id_header, "DOCKERFLOW_REQUEST_ID_HEADER_NAME")
-        header = (
-            "X-Request-ID"
-            if value is None
-            else _parse_header_name(value, blame("request_id_header", var))
-        )
+        value, name = pick("request_id_header", request_id_header)
+        header = "X-Request-ID" if value is None else _parse_header_name(value, name)
 
-        def flag(keyword: Any, keyword_name: str, variable: str, default: bool) -> bool:
-            value, var = pick(keyword, variable)
-            return default if value is None else parse_bool(value, blame(keyword_name, var))
+        def flag(option: str, keyword: Any, default: bool) -> bool:
+            value, name = pick(option, keyword)
+            return default if value is None else parse_bool(value, name)
 
-        value, var = pick(alembic_config, "ALEMBIC_CONFIG")
+        value = pick("alembic_config", alembic_config)[0]
         alembic_path = os.fspath(value) if value is not None else None
 
         return cls(
@@ -190,17 +203,11 @@ class Config:
             heartbeat_cache_ttl=ttl,
             heartbeat_failed_status_code=failed_code,
             request_id_header=header,
-            log_querystring=flag(
-                log_querystring, "log_querystring", "DOCKERFLOW_SUMMARY_LOG_QUERYSTRING", False
-            ),
-            heartbeat_details=flag(
-                heartbeat_details, "heartbeat_details", "DOCKERFLOW_HEARTBEAT_DETAILS", True
-            ),
-            error_endpoint=flag(
-                error_endpoint, "error_endpoint", "DOCKERFLOW_ERROR_ENDPOINT", False
-            ),
-            log_probes=flag(log_probes, "log_probes", "DOCKERFLOW_SUMMARY_LOG_PROBES", True),
-            db=pick(db, "DATABASE_URL")[0],
-            redis=pick(redis, "REDIS_URL")[0],
+            log_querystring=flag("log_querystring", log_querystring, False),
+            heartbeat_details=flag("heartbeat_details", heartbeat_details, True),
+            error_endpoint=flag("error_endpoint", error_endpoint, False),
+            log_probes=flag("log_probes", log_probes, True),
+            db=pick("db", db)[0],
+            redis=pick("redis", redis)[0],
             alembic_config=alembic_path,
         )

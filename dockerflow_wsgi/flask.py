@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from flask import Flask
 
-from .middleware import DockerflowMiddleware
+from .middleware import DockerflowMiddleware, find_middleware
 from .request_id import request_id_var
 
 __all__ = ["Dockerflow"]
@@ -43,18 +43,6 @@ def _globals_with_request_id(base: type) -> type:
 
     DockerflowGlobals.__qualname__ = f"Dockerflow{base.__qualname__}"
     return DockerflowGlobals
-
-
-def _find_middleware(wsgi_app: Any, depth: int = 5) -> Optional[DockerflowMiddleware]:
-    """The DockerflowMiddleware in ``wsgi_app``, also under other middleware that keep the
-    app they wrap as ``.app`` or ``.wsgi_app`` (werkzeug's ProxyFix, for one)."""
-    for _ in range(depth):
-        if isinstance(wsgi_app, DockerflowMiddleware):
-            return wsgi_app
-        wsgi_app = getattr(wsgi_app, "app", None) or getattr(wsgi_app, "wsgi_app", None)
-        if wsgi_app is None:
-            return None
-    return None
 
 
 def _flask_login_installed() -> bool:
@@ -92,7 +80,7 @@ class Dockerflow:
 
     def init_app(self, app: Flask) -> None:
         """Wrap ``app.wsgi_app`` (unless it already is wrapped) and install the shim."""
-        existing = _find_middleware(app.wsgi_app)
+        existing = find_middleware(app.wsgi_app)
         if existing is not None:
             self.middleware = existing
         else:

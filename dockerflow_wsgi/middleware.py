@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, Optional
 
 from webob import Response
 
 from ._wsgi import JSON_HEADERS, json_response, rewrap_file_response
-from .checks import ERROR, level_to_text
+from .checks import ERROR
 from .checks.builtins import builtin_checks
-from .checks.heartbeat import Heartbeat
+from .checks.heartbeat import Heartbeat, heartbeat_payload
 from .checks.plugins import load_entry_point_checks
 from .checks.registry import Check, get_checks
 from .checks.runner import CheckRunner
@@ -22,7 +22,7 @@ from .request_id import generate_request_id, is_valid_request_id, request_id_var
 from .summary import SummaryWriter
 from .version import VersionFileError, load_version_json
 
-__all__ = ["DeliberateError", "DockerflowMiddleware"]
+__all__ = ["DeliberateError", "DockerflowMiddleware", "find_middleware"]
 
 logger = logging.getLogger("dockerflow_wsgi")
 
@@ -237,10 +237,7 @@ class DockerflowMiddleware:
 
     def _heartbeat(self, environ: dict[str, Any]) -> Response:
         results = self.heartbeat.results()
-        payload: dict[str, Any] = {"status": level_to_text(results.level)}
-        if self.config.heartbeat_details:
-            payload["checks"] = results.statuses
-            payload["details"] = results.details
+        payload = heartbeat_payload(results, details=self.config.heartbeat_details)
         failed = results.level >= ERROR
         return json_response(self.config.heartbeat_failed_status_code if failed else 200, payload)
 
@@ -371,3 +368,50 @@ class _Exchange:
                 # Closed from another context than the one that started the request (some
                 # servers close on another thread): there is nothing of ours to restore there.
                 pass
+
+
+# Attributes under which WSGI wrappers keep what they wrap: Flask's app.wsgi_app, and the
+# ``app`` / ``application`` of most middleware (ours, werkzeug's ProxyFix, whitenoise...).
+_WRAPPED_ATTRIBUTES = ("wsgi_app", "app", "application")
+_WRAPPER_DEPTH = 4
+
+
+def find_middleware(app: Any) -> Optional[DockerflowMiddleware]:
+    """The :class:`DockerflowMiddleware` that is ``app`` or that ``app`` wraps, if any.
+
+    Looks breadth-first through a few layers of wrappers, so the outermost middleware wins,
+    as it is the one that answers the Dockerflow paths. A Flask application is searched
+    through its ``wsgi_app`` and through the shim in ``app.extensions["dockerflow"]``, which
+    finds the middleware also when ``wsgi_app`` was wrapped again after the shim.
+    """
+    seen: set[int] = set()
+    layer = [app]
+    for _ in range(_WRAPPER_DEPTH + 1):
+        below: list[Any] = []
+        for obj in layer:
+            if obj is None or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, DockerflowMiddleware):
+                return obj
+            below.extend(_wrapped_by(obj))
+        layer = below
+    return None
+
+
+def _wrapped_by(obj: Any) -> Iterator[Any]:
+    """What ``obj`` may wrap, the Flask shim's middleware first."""
+    extensions = _attribute(obj, "extensions")
+    if isinstance(extensions, Mapping):
+        yield _attribute(extensions.get("dockerflow"), "middleware")
+    for name in _WRAPPED_ATTRIBUTES:
+        yield _attribute(obj, name)
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    """``obj.name``, or ``None`` when it is missing or cannot be read."""
+    # Arbitrary objects (proxies, lazy settings) may raise anything from attribute access.
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None

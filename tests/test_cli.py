@@ -17,9 +17,13 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dockerflow_wsgi import DockerflowMiddleware, __version__, checks
-from dockerflow_wsgi.cli import OPTIONS, find_middleware, main, repository_url
-from dockerflow_wsgi.config import Config
+from dockerflow_wsgi.cli import main
+from dockerflow_wsgi.cli.version_json import repository_url
+from dockerflow_wsgi.config import ENVIRONMENT_VARIABLES, Config
 from dockerflow_wsgi.flask import Dockerflow
+from dockerflow_wsgi.middleware import find_middleware
+
+OPTIONS = ENVIRONMENT_VARIABLES.items()
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 REDIS_PASSWORD = "hunter2-redis-secret"

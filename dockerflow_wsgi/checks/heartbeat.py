@@ -14,9 +14,22 @@ from .messages import ERROR, WARNING, level_to_text
 from .registry import Check
 from .runner import CheckResults, CheckRunner
 
-__all__ = ["Heartbeat"]
+__all__ = ["Heartbeat", "heartbeat_payload"]
 
 logger = logging.getLogger("dockerflow_wsgi")
+
+
+def heartbeat_payload(results: CheckResults, *, details: bool = True) -> dict[str, Any]:
+    """The ``/__heartbeat__`` JSON body: ``status``, and ``checks`` and ``details`` if asked.
+
+    The middleware leaves the details out where ``heartbeat_details`` is off; the log record
+    of a run that found problems and the ``dockerflow-wsgi heartbeat`` command always have them.
+    """
+    payload: dict[str, Any] = {"status": level_to_text(results.level)}
+    if details:
+        payload["checks"] = results.statuses
+        payload["details"] = results.details
+    return payload
 
 
 class Heartbeat:
@@ -96,12 +109,12 @@ class Heartbeat:
         """Log a run that found problems, and tell the signal receivers how it went."""
         failed = results.level >= ERROR
         if results.level >= WARNING:
-            status = level_to_text(results.level)
+            payload = heartbeat_payload(results)
             logger.log(
                 logging.ERROR if failed else logging.WARNING,
                 "Heartbeat %s",
-                status,
-                extra={"status": status, "checks": results.statuses, "details": results.details},
+                payload["status"],
+                extra=payload,
             )
         signal = signals.heartbeat_failed if failed else signals.heartbeat_passed
         try:
