@@ -68,7 +68,16 @@ def parse_bool(value: str | bool, name: str) -> bool:
     raise ValueError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, got {value!r}")
 
 
+def _parse_path(value: Any, name: str) -> str:
+    try:
+        return os.fspath(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a path (str or os.PathLike), got {value!r}") from None
+
+
 def _parse_seconds(value: Any, name: str, *, allow_zero: bool) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
     try:
         seconds = float(value)
     except (TypeError, ValueError):
@@ -126,7 +135,7 @@ class Config:
     log_probes: bool
     db: Any
     redis: Any
-    alembic_config: str | None
+    alembic_config: Any
 
     @property
     def request_id_environ_key(self) -> str:
@@ -150,7 +159,7 @@ class Config:
         log_probes: bool | str | None = None,
         db: Any = None,
         redis: Any = None,
-        alembic_config: str | os.PathLike[str] | None = None,
+        alembic_config: Any = None,
         environ: Mapping[str, str] | None = None,
     ) -> Config:
         """Build the settings from keyword arguments and ``environ`` (``os.environ`` by default)."""
@@ -171,7 +180,7 @@ class Config:
             raise ValueError(f"version_callback must be callable, got {version_callback!r}")
 
         value = pick("version_path", version_path)[0]
-        resolved_version_path = os.fspath(value) if value is not None else os.getcwd()
+        resolved_version_path = os.getcwd() if value is None else _parse_path(value, "version_path")
 
         value, name = pick("silenced_checks", silenced_checks)
         silenced = frozenset() if value is None else _parse_id_list(value, name)
@@ -192,8 +201,10 @@ class Config:
             value, name = pick(option, keyword)
             return default if value is None else parse_bool(value, name)
 
-        value = pick("alembic_config", alembic_config)[0]
-        alembic_path = os.fspath(value) if value is not None else None
+        value, name = pick("alembic_config", alembic_config)
+        # An alembic Config object is passed on as it is; anything else must be a path.
+        if value is not None and not hasattr(value, "get_main_option"):
+            value = _parse_path(value, name)
 
         return cls(
             version_path=resolved_version_path,
@@ -209,5 +220,5 @@ class Config:
             log_probes=flag("log_probes", log_probes, True),
             db=pick("db", db)[0],
             redis=pick("redis", redis)[0],
-            alembic_config=alembic_path,
+            alembic_config=value,
         )

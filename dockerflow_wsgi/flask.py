@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from flask import Flask
 
@@ -49,20 +49,28 @@ def _flask_login_installed() -> bool:
     return importlib.util.find_spec("flask_login") is not None
 
 
-def _record_user_id(response: Any) -> Any:
-    """Report the Flask-Login user, if any, to the summary through the WSGI environ."""
-    from flask import current_app, request
+def _user_id_recorder(app: Flask) -> Callable[[Any], Any]:
+    """An ``after_request`` hook reporting the Flask-Login user to the summary.
+
+    The login manager may be set up after this extension, so the hook looks for it on each
+    request; everything else is bound once, keeping the hook to one ``getattr`` for apps
+    that do not use Flask-Login.
+    """
+    from flask import request
     from flask_login import current_user
 
-    if not hasattr(current_app, "login_manager"):
+    def record_user_id(response: Any) -> Any:
+        if getattr(app, "login_manager", None) is None:
+            return response
+        try:
+            if current_user.is_authenticated:
+                request.environ[_USER_ID_ENVIRON_KEY] = str(current_user.get_id())
+        except Exception:
+            # The summary must not fail the request because a user loader did.
+            pass
         return response
-    try:
-        if current_user.is_authenticated:
-            request.environ[_USER_ID_ENVIRON_KEY] = str(current_user.get_id())
-    except Exception:
-        # The summary must not fail the request because a user loader did.
-        pass
-    return response
+
+    return record_user_id
 
 
 class Dockerflow:
@@ -88,7 +96,5 @@ class Dockerflow:
             app.wsgi_app = self.middleware  # type: ignore[method-assign]
         app.app_ctx_globals_class = _globals_with_request_id(app.app_ctx_globals_class)
         if "dockerflow" not in app.extensions and _flask_login_installed():
-            # The login manager may be set up after this extension, so the hook looks for it
-            # per request rather than here.
-            app.after_request(_record_user_id)
+            app.after_request(_user_id_recorder(app))
         app.extensions["dockerflow"] = self

@@ -313,11 +313,13 @@ class _Exchange:
         return self if file_response is None else file_response
 
     def __iter__(self) -> _Exchange:
-        try:
-            self._iterator = iter(self._app_iter)
-        except BaseException:
-            self._exc_info = sys.exc_info()
-            raise
+        # Some clients (Flask's test client) call iter() twice: the body is iterated once.
+        if self._iterator is None:
+            try:
+                self._iterator = iter(self._app_iter)
+            except BaseException:
+                self._exc_info = sys.exc_info()
+                raise
         return self
 
     def __next__(self) -> bytes:

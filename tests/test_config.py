@@ -380,3 +380,17 @@ def test_middleware_rejects_a_bad_environment_value_at_construction(variable, va
 
     with pytest.raises(ValueError, match=variable):
         DockerflowMiddleware(app)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"version_path": 42}, "version_path"),
+        ({"alembic_config": 3.5}, "alembic_config"),
+        ({"check_timeout": True}, "check_timeout"),
+        ({"heartbeat_cache_ttl": False}, "heartbeat_cache_ttl"),
+    ],
+)
+def test_values_of_the_wrong_type_are_a_value_error_naming_the_option(options, named):
+    with pytest.raises(ValueError, match=named):
+        Config.from_options(environ={}, **options)

@@ -1168,3 +1168,13 @@ def test_log_probes_off_still_logs_the_error_endpoint(make_environ, fake_server,
         middleware(make_environ("/__error__"), fake_server.start_response)
     [record] = summary_records
     assert (record.levelno, record.code, record.errno) == (logging.ERROR, 500, 500)
+
+
+def test_calling_iter_twice_iterates_the_body_once(make_environ, fake_server, summary_records):
+    body = DockerflowMiddleware(RecordingApp())(make_environ("/hello"), fake_server.start_response)
+    first = iter(body)
+    second = iter(body)
+    chunks = list(first) + list(second)
+    body.close()
+    assert b"".join(chunks) == b"from the app"
+    assert len(summary_records) == 1

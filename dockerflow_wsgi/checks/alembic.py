@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import weakref
+from contextvars import ContextVar
 from typing import Union
 
 from alembic.config import Config
@@ -15,6 +19,42 @@ from .messages import CheckMessage, Info, Warning
 
 __all__ = ["check_migrations_applied"]
 
+# Alembic logs two INFO lines each time a migration context is made. A heartbeat makes one
+# every run; those lines would be noise in the service's log, so they are dropped while (and
+# only while) this check runs.
+_checking = ContextVar("dockerflow_checking_migrations", default=False)
+
+
+def _not_from_this_check(record: logging.LogRecord) -> bool:
+    return not (_checking.get() and record.levelno <= logging.INFO)
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_not_from_this_check)
+
+# The migration scripts do not change while the process runs. Reading them once per config
+# also keeps ScriptDirectory.from_config from prepending to sys.path at every heartbeat.
+_heads_by_config: weakref.WeakKeyDictionary[Config, frozenset[str]] = weakref.WeakKeyDictionary()
+_configs_by_path: dict[str, Config] = {}
+_cache_lock = threading.Lock()
+
+
+def _config(alembic_config: Union[Config, str]) -> Config:
+    if isinstance(alembic_config, Config):
+        return alembic_config
+    with _cache_lock:
+        if alembic_config not in _configs_by_path:
+            _configs_by_path[alembic_config] = Config(alembic_config)
+        return _configs_by_path[alembic_config]
+
+
+def _expected_heads(config: Config) -> frozenset[str]:
+    with _cache_lock:
+        heads = _heads_by_config.get(config)
+        if heads is None:
+            heads = frozenset(ScriptDirectory.from_config(config).get_heads())
+            _heads_by_config[config] = heads
+        return heads
+
 
 def check_migrations_applied(
     engine: Engine, alembic_config: Union[Config, str]
@@ -27,9 +67,8 @@ def check_migrations_applied(
 
     :param alembic_config: an :class:`alembic.config.Config` or the path to ``alembic.ini``.
     """
-    config = alembic_config if isinstance(alembic_config, Config) else Config(alembic_config)
     try:
-        expected = set(ScriptDirectory.from_config(config).get_heads())
+        expected = _expected_heads(_config(alembic_config))
     except Exception as exc:
         return [
             Info(
@@ -37,6 +76,7 @@ def check_migrations_applied(
                 id="dockerflow.health.I001",
             )
         ]
+    token = _checking.set(True)
     try:
         with engine.connect() as connection:
             applied = set(MigrationContext.configure(connection).get_current_heads())
@@ -44,6 +84,8 @@ def check_migrations_applied(
         secret = engine.url.password if isinstance(engine.url.password, str) else None
         detail = scrub(str(exc).strip().splitlines()[0], secret)
         return [Info(f"Cannot check migrations: {detail}", id="dockerflow.health.I001")]
+    finally:
+        _checking.reset(token)
     if applied != expected:
         return [
             Warning(

@@ -70,11 +70,13 @@ def _redis_client(client: Any, timeout: float) -> Any:
     return client
 
 
-def _alembic_config(path: str) -> Any:
+def _alembic_config(path: Any) -> Any:
     try:
         from alembic.config import Config as AlembicConfig
     except ImportError as exc:
         raise _need_extra("alembic_config (ALEMBIC_CONFIG)", "alembic", exc) from exc
+    if isinstance(path, AlembicConfig):
+        return path
     if not os.path.isfile(path):
         raise ValueError(
             f"alembic_config (ALEMBIC_CONFIG) must be the path of alembic.ini, got {path!r}"

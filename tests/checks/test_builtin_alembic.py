@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -339,3 +341,33 @@ def test_missing_alembic_ini_fails_at_construction(
 
     with pytest.raises(ValueError, match="ALEMBIC_CONFIG"):
         DockerflowMiddleware(hello_app, **options)
+
+
+def test_repeated_checks_neither_grow_sys_path_nor_fill_the_log(
+    sqlite_project: AlembicProject, engines: Callable[[str], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The generated alembic.ini has prepend_sys_path = . ; Alembic logs two INFO lines for
+    # every migration context it makes.
+    caplog.set_level(logging.INFO)
+    engine = engines(sqlite_project.url)
+    check_migrations_applied(engine, str(sqlite_project.ini))
+    path_after_first_check = list(sys.path)
+
+    for _ in range(5):
+        assert check_migrations_applied(engine, str(sqlite_project.ini))[0].id == W001
+
+    assert sys.path == path_after_first_check
+    assert not [record for record in caplog.records if record.name.startswith("alembic")]
+    # Only the check's own lines are dropped: Alembic still logs a real migration.
+    sqlite_project.upgrade("head")
+    assert [record for record in caplog.records if record.name == "alembic.runtime.migration"]
+
+
+def test_an_alembic_config_object_is_accepted_by_the_middleware(
+    sqlite_project: AlembicProject, hello_app: Any
+) -> None:
+    middleware = DockerflowMiddleware(
+        hello_app, db=sqlite_project.url, alembic_config=sqlite_project.config()
+    )
+    response = TestApp(middleware).get("/__heartbeat__")
+    assert response.json["checks"]["check_migrations_applied"] == "warning"
