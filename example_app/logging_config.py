@@ -1,9 +1,26 @@
-"""Logging for the example: every record as one mozlog JSON line on stdout."""
+"""Logging for the example: every record as one mozlog JSON line on the process's stdout."""
 
 from __future__ import annotations
 
 import logging.config
 import os
+import sys
+from typing import TextIO
+
+
+def process_stdout() -> TextIO:
+    """A text stream on the process's standard output, whichever server runs the app.
+
+    Usually ``sys.stdout``; but uWSGI's Python 3 plugin points ``sys.stdout`` at file
+    descriptor 2 (unbit/uwsgi#1601), and the logs belong on file descriptor 1. A stdout
+    without a file descriptor (a test's capture) is used as it is.
+    """
+    try:
+        if sys.stdout.fileno() != 1:
+            return open(1, "w", encoding="utf-8", buffering=1, closefd=False)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return sys.stdout
 
 
 def configure_logging() -> None:
@@ -23,7 +40,7 @@ def configure_logging() -> None:
             "handlers": {
                 "stdout": {
                     "class": "logging.StreamHandler",
-                    "stream": "ext://sys.stdout",
+                    "stream": process_stdout(),
                     "formatter": "mozlog",
                     "filters": ["request_id"],
                 }
