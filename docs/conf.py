@@ -14,6 +14,8 @@ extensions = ["sphinx.ext.autodoc", "sphinx.ext.intersphinx"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 intersphinx_mapping = {}
-exclude_patterns = ["_build"]
+# _generated/ holds files that pages include (make bench writes the results table there):
+# they are not pages of their own.
+exclude_patterns = ["_build", "_generated"]
 html_theme = "alabaster"
 nitpicky = False

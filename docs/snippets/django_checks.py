@@ -1,0 +1,26 @@
+"""Django: the database check that dockerflow.django ran, as a dockerflow-wsgi check.
+
+Import this module from an AppConfig.ready() or from wsgi.py.
+"""
+
+from django.db import connections
+from django.db.utils import DatabaseError
+
+from dockerflow_wsgi import checks
+
+
+@checks.register
+def check_database_connected():
+    connection = connections["default"]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        # The dockerflow package's id, so silencing and alerts keep working.
+        return [
+            checks.Error(f"Could not connect to the database: {exc}", id="dockerflow.health.E001")
+        ]
+    finally:
+        # Checks run on the middleware's threads, and Django's connections are per thread.
+        connection.close()
+    return []

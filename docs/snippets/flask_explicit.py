@@ -1,0 +1,15 @@
+"""Flask, wrapped explicitly: ``gunicorn flask_explicit:app``."""
+
+from flask import Flask, jsonify
+
+from dockerflow_wsgi import DockerflowMiddleware, current_request_id
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def hello():
+    return jsonify(message="hello", request_id=current_request_id())
+
+
+app.wsgi_app = DockerflowMiddleware(app.wsgi_app)

@@ -1,0 +1,13 @@
+"""Flask, through the extension: ``gunicorn flask_shim:app``."""
+
+from flask import Flask, g, jsonify
+
+from dockerflow_wsgi.flask import Dockerflow
+
+app = Flask(__name__)
+dockerflow = Dockerflow(app)  # takes the same keyword options as DockerflowMiddleware
+
+
+@app.get("/")
+def hello():
+    return jsonify(message="hello", request_id=g.request_id)
