@@ -16,8 +16,8 @@ $(VENV)/.installed-%: $(BIN)/python setup.cfg setup.py pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[$*]'
 	touch $@
 
-example_app/version.json:
-	$(PYTHON) example_app/write_version_json.py $@
+example_app/version.json: $(VENV)/.installed-example
+	$(BIN)/dockerflow-wsgi version-json --output $@
 
 ## run: serve example_app under gunicorn on $PORT (default 8000), SQLite by default
 run: $(VENV)/.installed-example example_app/version.json
