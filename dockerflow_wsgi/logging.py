@@ -57,6 +57,10 @@ def _syslog_severity(levelno: int) -> int:
     return _SYSLOG_DEBUG
 
 
+# Bounds the memory of _extra_keys: an application has a handful of record layouts; one
+# that makes endless new ones (generated attribute names) just starts the memory afresh.
+_MAX_REMEMBERED_LAYOUTS = 256
+
 _SEVERITY_OF_LEVEL = {level: _syslog_severity(level) for level in range(0, 60, 10)}
 
 
@@ -114,19 +118,14 @@ class JsonLogFormatter(JsonFormatter):
         # orjson, where installed, encodes a record several times faster; whatever it refuses
         # (huge integers, lone surrogates, odd keys) goes through the stdlib fallback below.
         self._encode = _orjson_encode if orjson is not None else self._encoder.encode
+        self._extra_keys_by_layout: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
     ) -> None:
         """Arrange the record into the mozlog envelope."""
-        reserved = self._skip_fields
-        # What python-json-logger's merge_record_extra does, as one comprehension: this runs
-        # for every request.summary record.
-        fields = {
-            key: value
-            for key, value in record.__dict__.items()
-            if key not in reserved and not (type(key) is str and key.startswith("_"))
-        }
+        attributes = record.__dict__
+        fields = {key: attributes[key] for key in self._extra_keys(attributes)}
         traceback_text = message_dict.pop("exc_info", None)
         fields.update(message_dict)
         if record.message:
@@ -146,6 +145,28 @@ class JsonLogFormatter(JsonFormatter):
                 fields[key] = self._flatten(value)
         log_data.update(self._envelope(record))
         log_data["Fields"] = fields
+
+    def _extra_keys(self, attributes: dict[str, Any]) -> tuple[str, ...]:
+        """The record's own attributes (its ``extra``), in order; what python-json-logger's
+        ``merge_record_extra`` selects.
+
+        Records made at one call site share their attribute names, so the selection is
+        remembered per layout: a tuple of names is cheaper to look up than to recompute for
+        every ``request.summary`` record.
+        """
+        layout = tuple(attributes)
+        keys = self._extra_keys_by_layout.get(layout)
+        if keys is None:
+            reserved = self._skip_fields
+            keys = tuple(
+                key
+                for key in layout
+                if key not in reserved and not (type(key) is str and key.startswith("_"))
+            )
+            if len(self._extra_keys_by_layout) >= _MAX_REMEMBERED_LAYOUTS:
+                self._extra_keys_by_layout.clear()
+            self._extra_keys_by_layout[layout] = keys
+        return keys
 
     def _envelope(self, record: logging.LogRecord) -> dict[str, Any]:
         severity = _SEVERITY_OF_LEVEL.get(record.levelno)
