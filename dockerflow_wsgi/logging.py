@@ -135,14 +135,14 @@ class JsonLogFormatter(JsonFormatter):
             fields["traceback"] = traceback_text
         elif traceback_text:
             fields["traceback"] = traceback_text
-        for key, value in fields.items():
-            if type(value) in _PLAIN_TYPES:
-                continue
-            if isinstance(value, float):
-                if not math.isfinite(value):
-                    fields[key] = _safe_repr(value)
-            elif not isinstance(value, _SCALAR_TYPES):
-                fields[key] = self._flatten(value)
+        # Usually every value is a plain str/int/bool/None: one C-level pass says so.
+        if not set(map(type, fields.values())) <= _PLAIN_TYPES:
+            for key, value in fields.items():
+                if isinstance(value, float):
+                    if not math.isfinite(value):
+                        fields[key] = _safe_repr(value)
+                elif not isinstance(value, _SCALAR_TYPES):
+                    fields[key] = self._flatten(value)
         log_data.update(self._envelope(record))
         log_data["Fields"] = fields
 

@@ -24,12 +24,21 @@ def clip(value: str) -> str:
 
 def status_code(status: Optional[str]) -> int:
     """The integer code of a WSGI status line, 0 when there is none or it is malformed."""
-    if not status:
-        return 0
-    try:
-        return int(status[:3])
-    except ValueError:
-        return 0
+    code = _codes_of_status_lines.get(status)  # type: ignore[arg-type]
+    if code is None:
+        try:
+            code = int(status[:3]) if status else 0
+        except ValueError:
+            code = 0
+        # An application uses a handful of status lines; one that invents endless variants
+        # just starts the memory afresh.
+        if len(_codes_of_status_lines) >= 256:
+            _codes_of_status_lines.clear()
+        _codes_of_status_lines[status] = code  # type: ignore[index]
+    return code
+
+
+_codes_of_status_lines: dict[str, int] = {}
 
 
 class SummaryWriter:
@@ -58,16 +67,25 @@ class SummaryWriter:
             errno = 500
         else:
             errno = code if code >= 400 else 0
+        # Text from the client (or the app) is bounded; the length check is all that the
+        # usual request pays.
+        agent = environ.get("HTTP_USER_AGENT", "")
+        lang = environ.get("HTTP_ACCEPT_LANGUAGE", "")
+        method = environ.get("REQUEST_METHOD", "")
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        uid = str(environ.get("dockerflow.user_id") or environ.get("REMOTE_USER") or "")
+        if max(len(agent), len(lang), len(method), len(path), len(uid)) > MAX_CLIENT_FIELD_LENGTH:
+            agent, lang, method, path, uid = map(clip, (agent, lang, method, path, uid))
         fields = {
-            "agent": clip(environ.get("HTTP_USER_AGENT", "")),
-            "lang": clip(environ.get("HTTP_ACCEPT_LANGUAGE", "")),
-            "method": clip(environ.get("REQUEST_METHOD", "")),
-            "path": clip(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")),
+            "agent": agent,
+            "lang": lang,
+            "method": method,
+            "path": path,
             "code": code,
             "errno": errno,
             "t": duration_ms,
             "rid": request_id,
-            "uid": clip(str(environ.get("dockerflow.user_id") or environ.get("REMOTE_USER") or "")),
+            "uid": uid,
         }
         if self.log_querystring:
             fields["querystring"] = clip(environ.get("QUERY_STRING", ""))
