@@ -109,18 +109,35 @@ def one_request(app: WSGIApp, template: dict[str, Any]) -> None:
             close()
 
 
-def per_request_us(app: WSGIApp, path: str, requests: int, rounds: int) -> float:
-    """Median over ``rounds`` of the mean time of one request, in microseconds."""
-    template = environ_for(path)
-    for _ in range(min(requests, 2000)):
-        one_request(app, template)
-    timings = []
+@dataclass
+class Stack:
+    """One scenario: an app, the path requested, and the formatter its summary goes through."""
+
+    name: str
+    app: WSGIApp
+    path: str = "/"
+    formatter: logging.Formatter | None = None
+    timings: list[float] = field(default_factory=list)
+
+
+def measure_interleaved(stacks: list[Stack], log: SummaryLog, requests: int, rounds: int) -> None:
+    """Time every stack once per round, round after round, and keep each round's mean.
+
+    Interleaving the stacks means a change in the machine's load during the run (these are
+    shared machines) affects all of them alike instead of whichever ran at that moment.
+    """
+    templates = [environ_for(stack.path) for stack in stacks]
+    for stack, template in zip(stacks, templates):
+        log.use(stack.formatter)
+        for _ in range(min(requests, 2000)):
+            one_request(stack.app, template)
     for _ in range(rounds):
-        started = time.perf_counter_ns()
-        for _ in range(requests):
-            one_request(app, template)
-        timings.append((time.perf_counter_ns() - started) / requests / 1000)
-    return statistics.median(timings)
+        for stack, template in zip(stacks, templates):
+            log.use(stack.formatter)
+            started = time.perf_counter_ns()
+            for _ in range(requests):
+                one_request(stack.app, template)
+            stack.timings.append((time.perf_counter_ns() - started) / requests / 1000)
 
 
 class SummaryLog:
@@ -219,57 +236,68 @@ def request_scenarios(report: Report, requests: int, rounds: int) -> None:
     """Per-request cost of each stack, both libraries logging through their formatters."""
     from dockerflow_wsgi.flask import Dockerflow as Shim
 
-    log = SummaryLog()
     ours = JsonLogFormatter(logger_name="bench")
-    try:
-        from dockerflow.logging import JsonLogFormatter as TheirFormatter
-
-        theirs: logging.Formatter | None = TheirFormatter(logger_name="bench")
-    except ImportError:
-        theirs = None
-    measure = lambda app, path="/": per_request_us(app, path, requests, rounds)  # noqa: E731
-
-    print(f"Per request ({requests} requests x {rounds} rounds, median)", flush=True)
-    log.use(ours)
-    bare = report.row("bare WSGI hello", measure(hello_app))
-    wrapped = report.row("bare + DockerflowMiddleware", measure(DockerflowMiddleware(hello_app)))
-    flask = report.row("Flask hello", measure(flask_hello().wsgi_app))
     shimmed_app = flask_hello()
     Shim(shimmed_app)
-    shim = report.row("Flask + dockerflow_wsgi.flask shim", measure(shimmed_app.wsgi_app))
-    lb_ours = report.row(
-        "/__lbheartbeat__ dockerflow-wsgi",
-        measure(DockerflowMiddleware(hello_app), "/__lbheartbeat__"),
-    )
-    lb_quiet = report.row(
-        "/__lbheartbeat__ dockerflow-wsgi, log_probes off",
-        measure(DockerflowMiddleware(hello_app, log_probes=False), "/__lbheartbeat__"),
-    )
-    hb_ours = report.row(
-        "/__heartbeat__ dockerflow-wsgi, 1 trivial check",
-        measure(
-            DockerflowMiddleware(hello_app, checks=[("trivial", trivial_check)]), "/__heartbeat__"
+    stacks = [
+        Stack("bare WSGI hello", hello_app, formatter=ours),
+        Stack("bare + DockerflowMiddleware", DockerflowMiddleware(hello_app), formatter=ours),
+        Stack("Flask hello", flask_hello().wsgi_app, formatter=ours),
+        Stack("Flask + dockerflow_wsgi.flask shim", shimmed_app.wsgi_app, formatter=ours),
+        Stack(
+            "/__lbheartbeat__ dockerflow-wsgi",
+            DockerflowMiddleware(hello_app),
+            "/__lbheartbeat__",
+            ours,
         ),
-    )
-
+        Stack(
+            "/__lbheartbeat__ dockerflow-wsgi, log_probes off",
+            DockerflowMiddleware(hello_app, log_probes=False),
+            "/__lbheartbeat__",
+            ours,
+        ),
+        Stack(
+            "/__heartbeat__ dockerflow-wsgi, 1 trivial check",
+            DockerflowMiddleware(hello_app, checks=[("trivial", trivial_check)]),
+            "/__heartbeat__",
+            ours,
+        ),
+    ]
     theirs_app = flask_hello()
     extension = dockerflow_flask(theirs_app)
-    if extension is None or theirs is None:
-        print("  (the dockerflow package is not installed: no side-by-side figures)")
-        log.close()
-        return
-    extension.check(trivial_check, name="trivial")
-    log.use(theirs)
-    df_flask = report.row("Flask + dockerflow package extension", measure(theirs_app.wsgi_app))
-    lb_theirs = report.row(
-        "/__lbheartbeat__ dockerflow package", measure(theirs_app.wsgi_app, "/__lbheartbeat__")
-    )
-    hb_theirs = report.row(
-        "/__heartbeat__ dockerflow package, 1 trivial check",
-        measure(theirs_app.wsgi_app, "/__heartbeat__"),
-    )
-    log.close()
+    if extension is not None:
+        from dockerflow.logging import JsonLogFormatter as TheirFormatter
 
+        theirs = TheirFormatter(logger_name="bench")
+        extension.check(trivial_check, name="trivial")
+        stacks += [
+            Stack("Flask + dockerflow package extension", theirs_app.wsgi_app, formatter=theirs),
+            Stack(
+                "/__lbheartbeat__ dockerflow package",
+                theirs_app.wsgi_app,
+                "/__lbheartbeat__",
+                theirs,
+            ),
+            Stack(
+                "/__heartbeat__ dockerflow package, 1 trivial check",
+                theirs_app.wsgi_app,
+                "/__heartbeat__",
+                theirs,
+            ),
+        ]
+    print(f"Per request ({requests} requests x {rounds} rounds, interleaved, median)", flush=True)
+    log = SummaryLog()
+    try:
+        measure_interleaved(stacks, log, requests, rounds)
+    finally:
+        log.close()
+    (bare, wrapped, flask, shim, lb_ours, lb_quiet, hb_ours, *theirs_figures) = (
+        report.row(stack.name, statistics.median(stack.timings)) for stack in stacks
+    )
+    if not theirs_figures:
+        print("  (the dockerflow package is not installed: no side-by-side figures)")
+        return
+    df_flask, lb_theirs, hb_theirs = theirs_figures
     our_overhead = shim - flask
     their_overhead = df_flask - flask
     bare_overhead = wrapped - bare
