@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint format clean docs bench
+.PHONY: run test lint format clean docs bench soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test benchmarks/requirements.txt
 ## bench: side-by-side benchmark against the dockerflow package (figures, PASS/FAIL per target)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+SOAK_MINUTES ?= 30
+## soak: 10^6 requests in one process, then SOAK_MINUTES (30) of gunicorn load with Redis
+## restarts (every SOAK_REDIS_RESTART_EVERY minutes, default six in the run); not in CI
+soak: $(VENV)/.installed-test
+	$(BIN)/python tests/reliability/soak.py inprocess
+	$(BIN)/python tests/reliability/soak.py gunicorn --minutes $(SOAK_MINUTES) \
+		$(if $(SOAK_REDIS_RESTART_EVERY),--redis-restart-every $(SOAK_REDIS_RESTART_EVERY))
 
 ## docs: build the documentation, failing on any warning
 docs: $(VENV)/.installed-test

@@ -18,6 +18,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from ..redact import mask_url
 from .messages import CheckMessage, Error
 from .registry import Check
 
@@ -70,7 +71,7 @@ def load_entry_point_checks(group: str = ENTRY_POINT_GROUP) -> dict[str, Check]:
             check = entry_point.load()
         except Exception as exc:
             logger.error("Check plugin %r could not be loaded", entry_point.name, exc_info=True)
-            check = _failed_plugin(entry_point, f"{type(exc).__name__}: {exc}")
+            check = _failed_plugin(entry_point, mask_url(f"{type(exc).__name__}: {exc}"))
         else:
             if not callable(check):
                 logger.error("Check plugin %r is not callable", entry_point.name)

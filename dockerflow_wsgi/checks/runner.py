@@ -10,6 +10,7 @@ from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..redact import mask_url
 from .messages import OK, CheckMessage, Error, level_to_text
 from .pool import DaemonThreadPool
 from .registry import Check, get_checks
@@ -35,9 +36,10 @@ class CheckResults:
 
 
 def _check_raised(exc: BaseException) -> list[CheckMessage]:
+    # The text is the check's, shown by a public endpoint: a driver's error may quote a URL.
     return [
         Error(
-            f"{type(exc).__name__}: {exc}",
+            mask_url(f"{type(exc).__name__}: {exc}"),
             hint="the check raised an exception; its traceback is in the log",
             id=HEALTH_ID.format("E101"),
         )

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Optional
 
 from ..middleware import DockerflowMiddleware, find_middleware
+from ..redact import mask_url
 from .errors import EXIT_USAGE, CommandError
 
 __all__ = ["application_context", "application_options", "load_app", "middleware_of"]
@@ -128,6 +129,14 @@ def application_context(verbose: bool) -> Iterator[None]:
         yield
 
 
+class _MaskingFormatter(logging.Formatter):
+    """A plain text formatter that masks URL passwords, in tracebacks too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        # A failing check's traceback may quote the URL of the server it could not reach.
+        return mask_url(super().format(record))
+
+
 @contextlib.contextmanager
 def _log_records(verbose: bool) -> Iterator[None]:
     """Drop every log record, or with ``verbose`` write ours to stderr at any level."""
@@ -141,7 +150,7 @@ def _log_records(verbose: bool) -> Iterator[None]:
         return
     logger = logging.getLogger("dockerflow_wsgi")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_MaskingFormatter("%(levelname)s %(name)s: %(message)s"))
     previous_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
