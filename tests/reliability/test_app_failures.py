@@ -84,10 +84,6 @@ def test_an_app_raising_mid_stream(server: Gunicorn) -> None:
     tally("faults recovered")
 
 
-def threads_and_fds(stats: dict[str, Any]) -> tuple[int, int]:
-    return stats["threads"], stats["fds"]
-
-
 def read_until(sock: socket.socket, marker: bytes, limit: int = 1 << 20) -> bytes:
     received = b""
     while marker not in received and len(received) < limit:
@@ -125,9 +121,11 @@ def test_a_client_hanging_up_mid_stream(server: Gunicorn) -> None:
     # A hang-up is no application error: gunicorn logs no exception for it.
     assert traceback_count(server, "Error handling request") == errors_before
 
-    # The worker's thread is free again, and nothing was left open (the worker closes its
-    # side of a connection a moment after the client did).
-    assert wait_until(lambda: threads_and_fds(server.stats()) == threads_and_fds(before), 10)
+    # Nothing was left open (the worker closes its side of a connection a moment after the
+    # client did), and no thread is stuck on the dead connection: gthread starts its request
+    # threads lazily and keeps them, so the count may grow, but never past its pool.
+    assert wait_until(lambda: server.stats()["fds"] <= before["fds"], 10)
+    assert server.stats()["threads"] <= before["threads"] + server.threads
     tally("faults recovered")
 
 
