@@ -6,7 +6,7 @@ import re
 from typing import Optional
 from urllib.parse import unquote
 
-__all__ = ["MASK", "mask_url", "scrub", "url_password"]
+__all__ = ["MASK", "mask_url", "scrub"]
 
 MASK = "***"
 
@@ -20,12 +20,6 @@ _URL_CREDENTIALS = re.compile(
 def mask_url(url: str) -> str:
     """``url`` (or any text holding URLs) with every password replaced by ``***``."""
     return _URL_CREDENTIALS.sub(lambda match: f"{match['prefix']}{MASK}@", url)
-
-
-def url_password(url: str) -> Optional[str]:
-    """The password in ``url``, percent-decoded, or ``None``."""
-    match = _URL_CREDENTIALS.search(url)
-    return unquote(match["password"]) if match and match["password"] else None
 
 
 def scrub(text: str, *secrets: Optional[str]) -> str:
