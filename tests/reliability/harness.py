@@ -134,6 +134,7 @@ class Client:
         self.port = port
         self.timeout = timeout
         self._connection: Optional[http.client.HTTPConnection] = None
+        self._answered_on_connection = 0
 
     def connect(self) -> None:
         """Open the connection now rather than with the first request."""
@@ -158,22 +159,48 @@ class Client:
             self.connect()
         assert self._connection is not None
         tally("requests sent")
+        reused = self._answered_on_connection > 0
         try:
-            self._connection.request(method, path, body=body, headers=dict(headers or {}))
-            response = self._connection.getresponse()
-            data = response.read()
+            response, data = self._exchange(method, path, headers, body)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self.close()
+            if not reused:
+                raise
+            # The server closed this keep-alive connection while it was idle (gunicorn's
+            # keepalive timeout) and never saw the request: as HTTP clients do, send it
+            # once more on a new connection. It is still one request.
+            self.connect()
+            try:
+                response, data = self._exchange(method, path, headers, body)
+            except BaseException:
+                self.close()
+                raise
         except BaseException:
             self.close()
             raise
+        self._answered_on_connection += 1
         tally("requests answered")
         if response.will_close:
             self.close()
         return Answer(response.status, response.getheaders(), data, time.monotonic() - started)
 
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        headers: Optional[Mapping[str, str]],
+        body: Optional[bytes],
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        assert self._connection is not None
+        self._connection.request(method, path, body=body, headers=dict(headers or {}))
+        response = self._connection.getresponse()
+        return response, response.read()
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        self._answered_on_connection = 0
 
 
 def fetch(port: int, method: str, path: str, **headers: str) -> Answer:
