@@ -143,6 +143,8 @@ class DockerflowMiddleware:
             sender=self,
         )
         self._request_id_key = self.config.request_id_environ_key
+        # Compared with every response's header names: lowered once, not per request.
+        self._request_id_header_lower = self.config.request_id_header.lower()
         self._summary = SummaryWriter(log_querystring=self.config.log_querystring)
         self._routes: dict[str, Callable[[dict[str, Any]], Any]] = {
             LBHEARTBEAT_PATH: self._lbheartbeat,
@@ -295,13 +297,13 @@ class _Exchange:
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Any:
         self._status = status
-        header = self._middleware.config.request_id_header
-        wanted = header.lower()
+        middleware = self._middleware
+        wanted = middleware._request_id_header_lower
         for name, _ in headers:
             if name.lower() == wanted:
                 break
         else:
-            headers = [*headers, (header, self.request_id)]
+            headers = [*headers, (middleware.config.request_id_header, self.request_id)]
         if exc_info is None:
             return self._start_response(status, headers)
         return self._start_response(status, headers, exc_info)
