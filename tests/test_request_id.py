@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 import string
+import threading
 import uuid
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from dockerflow_wsgi import request_id
 from dockerflow_wsgi.request_id import (
     MAX_REQUEST_ID_LENGTH,
     generate_request_id,
@@ -41,6 +44,43 @@ def test_generated_ids_are_unique():
     ids = {generate_request_id() for _ in range(10_000)}
 
     assert len(ids) == 10_000
+
+
+def test_ids_stay_unique_across_batches_and_threads():
+    per_thread = 5 * request_id.ID_BATCH_SIZE
+    results: list[list[str]] = []
+
+    def draw() -> None:
+        results.append([generate_request_id() for _ in range(per_thread)])
+
+    threads = [threading.Thread(target=draw) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    drawn = [each for batch in results for each in batch]
+    assert len(drawn) == 8 * per_thread
+    assert len(set(drawn)) == len(drawn)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_reuse_the_parents_pending_ids():
+    generate_request_id()  # the parent now holds a batch with ids still to hand out
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the ids it would give next, then leave at once
+        os.close(read_end)
+        os.write(write_end, " ".join(generate_request_id() for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child_ids = pipe.read().split()
+    os.waitpid(pid, 0)
+    parent_ids = [generate_request_id() for _ in range(3)]
+
+    assert len(child_ids) == 3
+    assert not set(child_ids) & set(parent_ids)
 
 
 def test_generated_id_is_itself_a_valid_request_id():
