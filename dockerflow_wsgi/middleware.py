@@ -261,9 +261,9 @@ class _Exchange:
         "_app_iter",
         "_exc_info",
         "_finished",
-        "_iterator",
         "_log",
         "_middleware",
+        "_relay",
         "_start_response",
         "_started",
         "_status",
@@ -287,7 +287,7 @@ class _Exchange:
         self._log = log
         self._status: Optional[str] = None
         self._app_iter: Any = None
-        self._iterator: Optional[Iterator[bytes]] = None
+        self._relay: Optional[Iterator[bytes]] = None
         self._exc_info: Any = None
         self._finished = False
         self._token = request_id_var.set(request_id)
@@ -299,8 +299,10 @@ class _Exchange:
         self._status = status
         middleware = self._middleware
         wanted = middleware._request_id_header_lower
+        wanted_length = len(wanted)
         for name, _ in headers:
-            if name.lower() == wanted:
+            # Most names differ in length already, and len() is cheaper than lower().
+            if len(name) == wanted_length and name.lower() == wanted:
                 break
         else:
             headers = [*headers, (middleware.config.request_id_header, self.request_id)]
@@ -314,20 +316,23 @@ class _Exchange:
         file_response = rewrap_file_response(app_iter, self.environ, self.close)
         return self if file_response is None else file_response
 
-    def __iter__(self) -> _Exchange:
-        # Some clients (Flask's test client) call iter() twice: the body is iterated once.
-        if self._iterator is None:
-            try:
-                self._iterator = iter(self._app_iter)
-            except BaseException:
-                self._exc_info = sys.exc_info()
-                raise
-        return self
+    def __iter__(self) -> Iterator[bytes]:
+        # Some clients (Flask's test client) call iter() twice: the body is relayed once.
+        if self._relay is None:
+            self._relay = self._relay_body()
+        return self._relay
 
-    def __next__(self) -> bytes:
+    def _relay_body(self) -> Iterator[bytes]:
+        """The application's chunks as they come, noting an exception raised on the way.
+
+        A generator rather than ``__next__``: the end of the body is no exception to catch
+        and raise again. Not ``yield from``, which would close the application's iterable
+        when this generator is closed, and :meth:`close` closes it already.
+        """
         try:
-            return next(self._iterator)  # type: ignore[arg-type]
-        except StopIteration:
+            for chunk in self._app_iter:  # noqa: UP028 - see the docstring
+                yield chunk
+        except GeneratorExit:
             raise
         except BaseException:
             self._exc_info = sys.exc_info()
@@ -337,6 +342,10 @@ class _Exchange:
         if self._finished:
             return
         try:
+            if self._relay is not None:
+                # Left unfinished when the server stops early; its frame refers to this
+                # exchange, so it is closed now rather than left for the garbage collector.
+                self._relay.close()
             close = getattr(self._app_iter, "close", None)
             if close is not None:
                 close()

@@ -25,11 +25,6 @@ MAX_REQUEST_ID_LENGTH = 128
 #: The id of the request being handled on this thread (or task), ``None`` outside one.
 request_id_var: ContextVar[Optional[str]] = ContextVar("dockerflow_request_id", default=None)
 
-# uuid.uuid4() builds a UUID object (and validates it) only for us to take ``.hex``; setting the
-# version and variant bits on 128 random bits by hand gives the same value at a third the cost.
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
-
 #: Ids made per read of the system's random source.
 ID_BATCH_SIZE = 64
 
@@ -40,14 +35,19 @@ ID_BATCH_SIZE = 64
 # whichever thread asks.
 _ids: Iterator[str] = iter(())
 
+# A uuid4 is 128 random bits but for its version (byte 6's high nibble: 4) and variant (byte
+# 8's two high bits: 10). Setting them with translate() on every 16th byte of the batch does
+# a whole batch in a few C calls, where building a UUID object per id would cost microseconds.
+_VERSION_4 = bytes(byte & 0x0F | 0x40 for byte in range(256))
+_VARIANT_RFC_4122 = bytes(byte & 0x3F | 0x80 for byte in range(256))
+
 
 def _new_batch() -> Iterator[str]:
-    random_bits = os.urandom(16 * ID_BATCH_SIZE)
-    uuid4s = (
-        int.from_bytes(random_bits[start : start + 16], "big") & _UUID4_CLEAR | _UUID4_SET
-        for start in range(0, len(random_bits), 16)
-    )
-    return iter([f"{bits:032x}" for bits in uuid4s])
+    random_bytes = bytearray(os.urandom(16 * ID_BATCH_SIZE))
+    random_bytes[6::16] = random_bytes[6::16].translate(_VERSION_4)
+    random_bytes[8::16] = random_bytes[8::16].translate(_VARIANT_RFC_4122)
+    digits = random_bytes.hex()
+    return iter([digits[start : start + 32] for start in range(0, len(digits), 32)])
 
 
 def _forget_batch() -> None:

@@ -13,6 +13,7 @@ from wsgiref.util import FileWrapper
 
 import pytest
 import webtest
+from werkzeug.wsgi import ClosingIterator
 
 import dockerflow_wsgi.middleware as middleware_module
 from dockerflow_wsgi import DeliberateError, DockerflowMiddleware, checks, signals
@@ -1024,6 +1025,28 @@ def test_app_iterable_is_closed_exactly_once(
     assert app.body.close_calls == 1
     assert len(summary_records) == 1
     assert summary_records[0].levelno == (logging.INFO if fail_at is None else logging.ERROR)
+
+
+@pytest.mark.parametrize("chunks_read", [0, 1, 2, 3], ids=lambda n: f"{n}-chunks-read")
+def test_an_iterator_body_is_closed_once_however_far_it_was_read(
+    chunks_read, make_environ, fake_server, summary_records
+):
+    # An iterator body (werkzeug's ClosingIterator, Flask's responses) is its own iterator:
+    # closing the middleware's relay of it must not close it a second time.
+    closes = []
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ClosingIterator(iter([b"a", b"b"]), callbacks=[lambda: closes.append(1)])
+
+    body = DockerflowMiddleware(app)(make_environ(), fake_server.start_response)
+    iterator = iter(body)
+    for _ in range(chunks_read):
+        next(iterator, None)
+    body.close()
+
+    assert closes == [1]
+    assert len(summary_records) == 1
 
 
 def test_wrapped_start_response_returns_the_servers_write(make_environ, fake_server):
