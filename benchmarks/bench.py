@@ -420,8 +420,11 @@ _SERVERS = (
         "/__lbheartbeat__",
         (),
     ),
-    # Not a target: what one log line per request costs gunicorn itself, for comparison.
+    # Not targets: what one log line per request costs, whoever writes it. gunicorn's own
+    # access log; and the bare app writing a summary-shaped JSON line itself, no logging
+    # module, no middleware: the least any per-request JSON line can cost.
     ("bare app + gunicorn's own access log", "bare", "/", ("--access-logfile", os.devnull)),
+    ("bare app writing one JSON line itself", "bare_json_line", "/", ()),
 )
 
 

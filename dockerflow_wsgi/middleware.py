@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from types import GeneratorType
 from typing import Any, Callable, Optional
 
 from webob import Response
@@ -319,7 +320,10 @@ class _Exchange:
     def __iter__(self) -> Iterator[bytes]:
         # Some clients (Flask's test client) call iter() twice: the body is relayed once.
         if self._relay is None:
-            self._relay = self._relay_body()
+            app_iter = self._app_iter
+            # A list (the usual small body, and every Dockerflow answer) cannot fail while
+            # iterated: the server may walk it directly.
+            self._relay = iter(app_iter) if type(app_iter) is list else self._relay_body()
         return self._relay
 
     def _relay_body(self) -> Iterator[bytes]:
@@ -342,7 +346,7 @@ class _Exchange:
         if self._finished:
             return
         try:
-            if self._relay is not None:
+            if type(self._relay) is GeneratorType:
                 # Left unfinished when the server stops early; its frame refers to this
                 # exchange, so it is closed now rather than left for the garbage collector.
                 self._relay.close()
