@@ -139,6 +139,26 @@ class JsonLogFormatter(JsonFormatter):
             fields["traceback"] = traceback_text
         elif traceback_text:
             fields["traceback"] = traceback_text
+        self._make_plain(fields)
+        log_data.update(self._envelope(record.name, record.levelno, record.created, record.process))
+        log_data["Fields"] = fields
+
+    def format_fields(
+        self, name: str, levelno: int, created: float, process: int | None, fields: dict[str, Any]
+    ) -> str:
+        """The line :meth:`format` writes for a record with no message and no exception whose
+        extra attributes are ``fields``, made without the record.
+
+        For the request summary, written once per request: see :mod:`dockerflow_wsgi.summary`.
+        ``fields`` is the caller's to give away; its values may be replaced by plain ones.
+        """
+        self._make_plain(fields)
+        log_data = self._envelope(name, levelno, created, process)
+        log_data["Fields"] = fields
+        return self.serialize_log_record(self.process_log_record(log_data))
+
+    def _make_plain(self, fields: dict[str, Any]) -> None:
+        """Replace the values mozlog's ``Fields`` cannot hold by their JSON text or repr."""
         # Usually every value is a plain str/int/bool/None: one C-level pass says so.
         if not set(map(type, fields.values())) <= _PLAIN_TYPES:
             for key, value in fields.items():
@@ -147,8 +167,6 @@ class JsonLogFormatter(JsonFormatter):
                         fields[key] = _safe_repr(value)
                 elif not isinstance(value, _SCALAR_TYPES):
                     fields[key] = self._flatten(value)
-        log_data.update(self._envelope(record))
-        log_data["Fields"] = fields
 
     def _extra_keys(self, attributes: dict[str, Any]) -> tuple[str, ...]:
         """The record's own attributes (its ``extra``), in order; what python-json-logger's
@@ -172,16 +190,18 @@ class JsonLogFormatter(JsonFormatter):
             self._extra_keys_by_layout[layout] = keys
         return keys
 
-    def _envelope(self, record: logging.LogRecord) -> dict[str, Any]:
-        severity = _SEVERITY_OF_LEVEL.get(record.levelno)
+    def _envelope(
+        self, name: str, levelno: int, created: float, process: int | None
+    ) -> dict[str, Any]:
+        severity = _SEVERITY_OF_LEVEL.get(levelno)
         return {
-            "Timestamp": int(record.created * 1_000_000_000),
-            "Type": record.name,
+            "Timestamp": int(created * 1_000_000_000),
+            "Type": name,
             "Logger": self.logger_name,
             "Hostname": self.hostname,
             "EnvVersion": self.LOGGING_FORMAT_VERSION,
-            "Severity": _syslog_severity(record.levelno) if severity is None else severity,
-            "Pid": record.process,
+            "Severity": _syslog_severity(levelno) if severity is None else severity,
+            "Pid": process,
         }
 
     def _flatten(self, value: Any) -> Any:
@@ -219,7 +239,7 @@ class JsonLogFormatter(JsonFormatter):
 
     def _format_failure(self, record: logging.LogRecord, exc: Exception) -> str:
         """Describe a record that could not be formatted, without raising again."""
-        envelope = self._envelope(record)
+        envelope = self._envelope(record.name, record.levelno, record.created, record.process)
         envelope["Fields"] = {
             "msg": _safe_repr(record.msg),
             "args": _safe_repr(record.args),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
+from .direct_log import plain_handlers, write_plain
+
 __all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
 
 #: Longest value taken from the client (User-Agent, path, ...) that is logged as it is.
@@ -89,6 +91,11 @@ class SummaryWriter:
         }
         if self.log_querystring:
             fields["querystring"] = clip(environ.get("QUERY_STRING", ""))
+        if not exc_info:
+            handlers = plain_handlers(summary_logger, level)
+            if handlers is not None:
+                write_plain(handlers, _LOGGER_NAME, level, fields)
+                return
         # Logger.log would walk the stack for the caller's file and line, which the summary
         # never shows, and copy ``extra`` key by key; the record is made directly instead,
         # through the record factory so an application's custom factory still applies.

@@ -1,0 +1,79 @@
+"""Write a record's line straight to plain handlers, when that is exactly what logging would do.
+
+The request summary is written once per request, and going through :mod:`logging` (a
+``LogRecord``, ``Logger.handle``, ``Handler.handle``, the formatter's generic pipeline) costs
+several times what the line itself costs. Where the configuration makes the outcome certain,
+the summary skips that machinery and writes the very line logging would have written:
+
+* the logger is enabled, has no filters, and records come from the stdlib's ``LogRecord``
+  (no custom record factory that could add attributes);
+* every handler the record would reach is a plain :class:`logging.StreamHandler` (not a
+  subclass, which may emit differently) formatted by :class:`~.logging.JsonLogFormatter`
+  (not a subclass), with no filters other than :class:`~.logging.RequestIdLogFilter`, which
+  leaves a record that already has ``rid`` as it is.
+
+Anything else (pytest's capture, a ``QueueHandler``, a Sentry handler, another formatter)
+gets a real record through ``Logger.handle``. The configuration is read on every call, so a
+change made while serving takes effect at the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any, Optional
+
+from .logging import JsonLogFormatter, RequestIdLogFilter
+
+__all__ = ["plain_handlers", "write_plain"]
+
+
+def plain_handlers(logger: logging.Logger, level: int) -> Optional[list[logging.StreamHandler]]:
+    """The handlers a record of ``level`` from ``logger`` reaches, if writing its line to them
+    directly is equivalent to logging it; otherwise (or if it reaches none) ``None``."""
+    if logger.disabled or logger.filters or logging.getLogRecordFactory() is not logging.LogRecord:
+        return None
+    reached: list[logging.StreamHandler] = []
+    current: Optional[logging.Logger] = logger
+    while current is not None:
+        for handler in current.handlers:
+            if level < handler.level:
+                continue
+            if (
+                type(handler) is not logging.StreamHandler
+                or type(handler.formatter) is not JsonLogFormatter
+                or any(type(each) is not RequestIdLogFilter for each in handler.filters)
+            ):
+                return None
+            reached.append(handler)
+        current = current.parent if current.propagate else None
+    # No handler at all means logging's last resort, which is not ours to imitate.
+    return reached or None
+
+
+def write_plain(
+    handlers: list[logging.StreamHandler], name: str, level: int, fields: dict[str, Any]
+) -> None:
+    """Write the line of a record named ``name`` with no message and ``fields`` as its extra
+    attributes to each handler, as ``StreamHandler.emit`` does; a failure goes to the
+    handler's ``handleError`` with the record it would have had."""
+    created = time.time()
+    process = os.getpid() if logging.logProcesses else None
+    for handler in handlers:
+        try:
+            formatter: JsonLogFormatter = handler.formatter  # type: ignore[assignment]
+            # Making values plain is idempotent: the next handler may get the same dict.
+            line = formatter.format_fields(name, level, created, process, fields)
+            handler.acquire()
+            try:
+                handler.stream.write(line + handler.terminator)
+                handler.flush()
+            finally:
+                handler.release()
+        except RecursionError:
+            raise
+        except Exception:
+            record = logging.LogRecord(name, level, "", 0, "", (), None)
+            record.__dict__.update(fields)
+            handler.handleError(record)

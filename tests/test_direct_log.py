@@ -1,0 +1,253 @@
+"""The summary's direct route: the same line as through logging, and only where it is the same."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from unittest import mock
+
+import pytest
+import webtest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dockerflow_wsgi import DockerflowMiddleware
+from dockerflow_wsgi.direct_log import plain_handlers, write_plain
+from dockerflow_wsgi.logging import JsonLogFormatter, RequestIdLogFilter
+
+DETERMINISTIC = settings(derandomize=True, database=None, deadline=None)
+
+NAME = "request.summary"
+
+
+class SubclassedHandler(logging.StreamHandler):
+    pass
+
+
+class SubclassedFormatter(JsonLogFormatter):
+    pass
+
+
+class DropNothing(logging.Filter):
+    pass
+
+
+def new_logger() -> logging.Logger:
+    """A logger of its own, made in the test's body.
+
+    pytest attaches its capture handler to every non-propagating logger that exists when a
+    test (or a fixture) starts; a logger made afterwards has only the handlers the test gives
+    it.
+    """
+    made = logging.getLogger(f"test.direct_log.{uuid.uuid4().hex}")
+    made.propagate = False
+    made.setLevel(logging.INFO)
+    return made
+
+
+@pytest.fixture
+def summary_logger() -> Iterator[logging.Logger]:
+    """``request.summary``, its handlers replaced by each test and restored afterwards."""
+    summary = logging.getLogger(NAME)
+    saved = summary.handlers[:], summary.level, summary.propagate
+    summary.setLevel(logging.INFO)
+    summary.propagate = False
+    yield summary
+    summary.handlers[:] = saved[0]
+    summary.setLevel(saved[1])
+    summary.propagate = saved[2]
+
+
+def stream_handler(cls: type = logging.StreamHandler, formatter: type = JsonLogFormatter):
+    handler = cls(io.StringIO())
+    handler.setFormatter(formatter(logger_name="test"))
+    return handler
+
+
+def logged_line(handler: logging.StreamHandler, fields: dict) -> str:
+    """The line logging itself writes for a summary-shaped record."""
+    record = logging.LogRecord(NAME, logging.INFO, "", 0, "", (), None)
+    record.__dict__.update(fields)
+    handler.handle(record)
+    return handler.stream.getvalue()
+
+
+summary_values = st.text(st.characters(max_codepoint=0x10FFFF, exclude_categories=["Cs"]))
+
+
+@DETERMINISTIC
+@given(
+    agent=summary_values,
+    path=summary_values,
+    uid=summary_values,
+    code=st.integers(min_value=0, max_value=999),
+    t=st.integers(min_value=0, max_value=10**9),
+)
+def test_the_direct_line_is_the_line_logging_writes(agent, path, uid, code, t):
+    fields = {
+        "agent": agent,
+        "lang": "en",
+        "method": "GET",
+        "path": path,
+        "code": code,
+        "errno": 0,
+        "t": t,
+        "rid": "0123456789abcdef0123456789abcdef",
+        "uid": uid,
+    }
+    through_logging = stream_handler()
+    direct = stream_handler()
+
+    with mock.patch.object(time, "time", return_value=1_790_000_000.123456):
+        write_plain([direct], NAME, logging.INFO, dict(fields))
+        expected = logged_line(through_logging, dict(fields))
+
+    assert direct.stream.getvalue() == expected
+
+
+def test_a_plain_stream_handler_with_the_json_formatter_is_written_directly():
+    logger = new_logger()
+    handler = stream_handler()
+    logger.addHandler(handler)
+
+    assert plain_handlers(logger, logging.INFO) == [handler]
+
+
+def test_the_request_id_filter_does_not_prevent_the_direct_route():
+    logger = new_logger()
+    handler = stream_handler()
+    handler.addFilter(RequestIdLogFilter())
+    logger.addHandler(handler)
+
+    assert plain_handlers(logger, logging.INFO) == [handler]
+
+
+def test_handlers_up_the_hierarchy_are_found_while_records_propagate():
+    logger = new_logger()
+    child = logging.getLogger(f"{logger.name}.child")
+    own, at_parent = stream_handler(), stream_handler()
+    child.addHandler(own)
+    logger.addHandler(at_parent)
+
+    assert plain_handlers(child, logging.INFO) == [own, at_parent]
+
+
+def test_a_handler_above_the_records_level_is_left_out():
+    logger = new_logger()
+    quiet, loud = stream_handler(), stream_handler()
+    quiet.setLevel(logging.ERROR)
+    logger.addHandler(quiet)
+    logger.addHandler(loud)
+
+    assert plain_handlers(logger, logging.INFO) == [loud]
+
+
+@pytest.mark.parametrize(
+    "configure",
+    [
+        pytest.param(lambda logger: None, id="no-handler-at-all"),
+        pytest.param(
+            lambda logger: logger.addHandler(stream_handler(SubclassedHandler)),
+            id="handler-subclass",
+        ),
+        pytest.param(
+            lambda logger: logger.addHandler(stream_handler(formatter=SubclassedFormatter)),
+            id="formatter-subclass",
+        ),
+        pytest.param(
+            lambda logger: logger.addHandler(logging.StreamHandler(io.StringIO())),
+            id="default-formatter",
+        ),
+        pytest.param(
+            lambda logger: logger.addHandler(logging.NullHandler()), id="another-handler-class"
+        ),
+        pytest.param(lambda logger: logger.addFilter(DropNothing()), id="filter-on-the-logger"),
+        pytest.param(
+            lambda logger: (
+                logger.addHandler(handler := stream_handler()),
+                handler.addFilter(DropNothing()),
+            ),
+            id="other-filter-on-the-handler",
+        ),
+        pytest.param(
+            lambda logger: (logger.addHandler(stream_handler()), setattr(logger, "disabled", True)),
+            id="disabled-logger",
+        ),
+    ],
+)
+def test_anything_else_goes_through_logging(configure):
+    logger = new_logger()
+    configure(logger)
+
+    assert plain_handlers(logger, logging.INFO) is None
+
+
+def test_another_handler_further_up_sends_the_record_through_logging():
+    parent = new_logger()
+    child = logging.getLogger(f"{parent.name}.child")
+    child.addHandler(stream_handler())
+    parent.addHandler(logging.NullHandler())
+
+    assert plain_handlers(child, logging.INFO) is None
+
+
+def test_a_custom_record_factory_goes_through_logging(monkeypatch):
+    logger = new_logger()
+    logger.addHandler(stream_handler())
+    factory = logging.getLogRecordFactory()
+
+    def traced(*args, **kwargs):
+        record = factory(*args, **kwargs)
+        record.trace_id = "abc"
+        return record
+
+    monkeypatch.setattr(logging, "_logRecordFactory", traced)
+
+    assert plain_handlers(logger, logging.INFO) is None
+
+
+def summary_of_one_request(summary_logger, handler) -> dict:
+    summary_logger.handlers[:] = [handler]
+    app = webtest.TestApp(DockerflowMiddleware(hello_app))
+    app.get("/some/path?q=1", headers={"User-Agent": "probe/1.0", "X-Request-ID": "abc-123"})
+    line = handler.stream.getvalue()
+    assert line.endswith("\n") and line.count("\n") == 1
+    return json.loads(line)
+
+
+def hello_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+
+def test_the_middleware_writes_the_same_summary_either_way(summary_logger):
+    direct = summary_of_one_request(summary_logger, stream_handler())
+    through_logging = summary_of_one_request(summary_logger, stream_handler(SubclassedHandler))
+
+    for summary in (direct, through_logging):
+        del summary["Timestamp"], summary["Fields"]["t"]
+    assert direct == through_logging
+    assert direct["Fields"]["rid"] == "abc-123"
+    assert direct["Fields"]["path"] == "/some/path"
+
+
+def test_a_failing_stream_is_reported_by_the_handler_and_the_request_goes_on(
+    summary_logger, monkeypatch, capsys
+):
+    monkeypatch.setattr(logging, "raiseExceptions", True)
+    handler = stream_handler()
+    handler.stream.close()  # writing now raises ValueError
+    summary_logger.handlers[:] = [handler]
+    assert plain_handlers(summary_logger, logging.INFO) == [handler]
+    app = webtest.TestApp(DockerflowMiddleware(hello_app))
+
+    response = app.get("/")
+
+    assert response.body == b"hello"
+    reported = capsys.readouterr().err
+    assert "--- Logging error ---" in reported
+    assert "ValueError" in reported
