@@ -28,6 +28,9 @@ from .logging import JsonLogFormatter, RequestIdLogFilter
 
 __all__ = ["plain_handlers", "write_plain"]
 
+# Filters that leave a summary record as it is: it has its ``rid`` already.
+_HARMLESS_FILTERS = frozenset({RequestIdLogFilter})
+
 
 def plain_handlers(logger: logging.Logger, level: int) -> Optional[list[logging.StreamHandler]]:
     """The handlers a record of ``level`` from ``logger`` reaches, if writing its line to them
@@ -43,7 +46,7 @@ def plain_handlers(logger: logging.Logger, level: int) -> Optional[list[logging.
             if (
                 type(handler) is not logging.StreamHandler
                 or type(handler.formatter) is not JsonLogFormatter
-                or any(type(each) is not RequestIdLogFilter for each in handler.filters)
+                or (handler.filters and not set(map(type, handler.filters)) <= _HARMLESS_FILTERS)
             ):
                 return None
             reached.append(handler)

@@ -314,6 +314,8 @@ class _Exchange:
     def wrap(self, app_iter: Iterable[bytes]) -> Any:
         """Return what the server should iterate: this exchange, or a new file wrapper."""
         self._app_iter = app_iter
+        if type(app_iter) is list:  # the usual small body: no file wrapper to look for
+            return self
         file_response = rewrap_file_response(app_iter, self.environ, self.close)
         return self if file_response is None else file_response
 
