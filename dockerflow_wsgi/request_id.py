@@ -51,7 +51,13 @@ def _new_batch() -> Iterator[str]:
 
 
 def _forget_batch() -> None:
-    """After a fork, the parent's unused ids must not be handed out again by the child."""
+    """After a fork, the parent's unused ids must not be handed out again by the child.
+
+    Python runs this for ``os.fork`` (gunicorn, multiprocessing). A server that forks in C
+    without Python's fork hooks (uWSGI without ``lazy-apps`` or ``py-call-osafterfork``) skips
+    it; that is harmless as long as the parent made no ids, which a master that serves no
+    requests does not.
+    """
     global _ids
     _ids = iter(())
 
