@@ -233,8 +233,8 @@ def dockerflow_flask(app, **options):
     return Dockerflow(app, **options)
 
 
-def request_scenarios(report: Report, requests: int, rounds: int) -> None:
-    """Per-request cost of each stack, both libraries logging through their formatters."""
+def build_stacks() -> list[Stack]:
+    """Every per-request scenario: ours first, then the ``dockerflow`` package's if installed."""
     from dockerflow_wsgi.flask import Dockerflow as Shim
 
     ours = JsonLogFormatter(logger_name="bench")
@@ -312,6 +312,12 @@ def request_scenarios(report: Report, requests: int, rounds: int) -> None:
                 theirs,
             ),
         ]
+    return stacks
+
+
+def request_scenarios(report: Report, requests: int, rounds: int) -> None:
+    """Per-request cost of each stack, both libraries logging through their formatters."""
+    stacks = build_stacks()
     print(f"Per request ({requests} requests x {rounds} rounds, interleaved, median)", flush=True)
     log = SummaryLog()
     try:
@@ -589,12 +595,47 @@ def write_docs(report: Report) -> None:
     figure.savefig(DOCS_CHART, dpi=100)
 
 
+def profile_stacks(name_part: str, requests: int) -> int:
+    """Profile the stacks whose name contains ``name_part`` with pyinstrument: where the time
+    of one request goes, as a call tree. Figures are inflated by the profiler; the shape is
+    what counts."""
+    from pyinstrument import Profiler
+
+    stacks = [stack for stack in build_stacks() if name_part.lower() in stack.name.lower()]
+    if not stacks:
+        print(f"no scenario's name contains {name_part!r}", file=sys.stderr)
+        return 2
+    log = SummaryLog()
+    try:
+        for stack in stacks:
+            log.use(stack.formatter)
+            template = environ_for(stack.path)
+            for _ in range(min(requests, 2000)):
+                one_request(stack.app, template)
+            profiler = Profiler(interval=0.0001)
+            with profiler:
+                for _ in range(requests):
+                    one_request(stack.app, template)
+            print(f"== {stack.name}: {requests} requests")
+            print(profiler.output_text(unicode=True, color=False, show_all=False))
+    finally:
+        log.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite the docs' table")
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="profile the per-request scenarios whose name contains NAME instead of measuring",
+    )
     options = parser.parse_args(argv)
     requests, rounds = (2_000, 3) if options.quick else (20_000, 7)
+    if options.profile:
+        return profile_stacks(options.profile, requests)
     gc.collect()
     report = Report()
     checks.clear_checks()
