@@ -66,8 +66,12 @@ def write_plain(
     for handler in handlers:
         try:
             formatter: JsonLogFormatter = handler.formatter  # type: ignore[assignment]
-            # Making values plain is idempotent: the next handler may get the same dict.
-            line = formatter.format_fields(name, level, created, process, fields)
+            try:
+                # Making values plain is idempotent: the next handler may get the same dict.
+                line = formatter.format_fields(name, level, created, process, fields)
+            except Exception:
+                # The formatter's format() never raises: it describes what it cannot write.
+                line = formatter.format(_record(name, level, fields))
             handler.acquire()
             try:
                 handler.stream.write(line + handler.terminator)
@@ -77,6 +81,11 @@ def write_plain(
         except RecursionError:
             raise
         except Exception:
-            record = logging.LogRecord(name, level, "", 0, "", (), None)
-            record.__dict__.update(fields)
-            handler.handleError(record)
+            handler.handleError(_record(name, level, fields))
+
+
+def _record(name: str, level: int, fields: dict[str, Any]) -> logging.LogRecord:
+    """The record logging would have made, for the paths that need one after all."""
+    record = logging.LogRecord(name, level, "", 0, "", (), None)
+    record.__dict__.update(fields)
+    return record

@@ -251,3 +251,16 @@ def test_a_failing_stream_is_reported_by_the_handler_and_the_request_goes_on(
     reported = capsys.readouterr().err
     assert "--- Logging error ---" in reported
     assert "ValueError" in reported
+
+
+def test_a_formatter_failure_falls_back_to_the_formatters_own_format(summary_logger):
+    handler = stream_handler()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("format_fields failed")
+
+    handler.formatter.format_fields = broken  # type: ignore[method-assign]
+    summary = summary_of_one_request(summary_logger, handler)
+
+    assert summary["Type"] == NAME
+    assert summary["Fields"]["rid"] == "abc-123"
