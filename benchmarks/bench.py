@@ -454,14 +454,23 @@ _SERVERS = (
 )
 
 
-def _start_gunicorn(app: str, options: tuple[str, ...]) -> tuple[subprocess.Popen, int]:
-    """gunicorn as the example service runs it: gthread, here one worker of 4 threads."""
+# One worker of each: gunicorn's default (sync: a request at a time, a connection per request)
+# and the example service's (gthread: threads share the GIL, connections are kept alive).
+_WORKERS = (
+    ("sync", ("--worker-class", "sync")),
+    ("gthread", ("--worker-class", "gthread", "--threads", "4")),
+)
+
+
+def _start_gunicorn(
+    app: str, worker: tuple[str, ...], options: tuple[str, ...]
+) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     server = subprocess.Popen(
         [
             gunicorn,
-            *("--workers", "1", "--worker-class", "gthread", "--threads", "4"),
+            *("--workers", "1", *worker),
             *("--bind", f"127.0.0.1:{port}", "--chdir", HERE),
             *options,
             f"server_apps:{app}",
@@ -475,16 +484,30 @@ def _start_gunicorn(app: str, options: tuple[str, ...]) -> tuple[subprocess.Pope
 def server_scenarios(report: Report, seconds: int, rounds: int) -> None:
     """Throughput under gunicorn, loaded over loopback, each server in turn, round after round.
 
-    All the servers run for the whole scenario (an idle one costs nothing); each round loads
-    each of them once, and a ratio is taken within a round, so a change in the machine's load
-    between rounds does not land on one server only. The figure is the median over rounds.
+    For each worker class, all the servers run for the whole scenario (an idle one costs
+    nothing); each round loads each of them once, and a ratio is taken within a round, so a
+    change in the machine's load between rounds does not land on one server only. The figure
+    is the median over rounds.
     """
     load = _load_with_wrk if shutil.which("wrk") else _load_with_python
-    print(
-        f"Under gunicorn, {rounds} rounds of {seconds} s per server, load by {load.__name__[11:]}",
-        flush=True,
-    )
-    servers = [_start_gunicorn(app, options) for _, app, _, options in _SERVERS]
+    for worker, worker_options in _WORKERS:
+        print(
+            f"Under gunicorn ({worker} worker), {rounds} rounds of {seconds} s per server, "
+            f"load by {load.__name__[11:]}",
+            flush=True,
+        )
+        _serve_and_load(report, worker, worker_options, load, seconds, rounds)
+
+
+def _serve_and_load(
+    report: Report,
+    worker: str,
+    worker_options: tuple[str, ...],
+    load: Callable[[str, int], float],
+    seconds: int,
+    rounds: int,
+) -> None:
+    servers = [_start_gunicorn(app, worker_options, options) for _, app, _, options in _SERVERS]
     try:
         urls = [
             f"http://127.0.0.1:{port}{path}"
@@ -507,13 +530,14 @@ def server_scenarios(report: Report, seconds: int, rounds: int) -> None:
         ratio = statistics.median(rate / base for rate, base in zip(server_rates, baseline))
         median_rate = statistics.median(server_rates)
         print(f"  {label:<66} {median_rate:7.0f} req/s  {ratio:4.2f}x", flush=True)
-        report.extra[f"gunicorn {label}"] = {
+        report.extra[f"gunicorn {worker}: {label}"] = {
             "requests_per_s": median_rate,
             "ratio": round(ratio, 3),
         }
         if label.startswith("bare app + DockerflowMiddleware"):
+            what = label[len("bare app + DockerflowMiddleware, ") :]
             report.target(
-                f"gunicorn: {label[len('bare app + DockerflowMiddleware, ') :]} >= 0.9x bare",
+                f"gunicorn {worker}: {what} >= 0.9x bare",
                 ratio >= 0.9,
                 f"{ratio:.2f}x",
             )
@@ -633,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         help="profile the per-request scenarios whose name contains NAME instead of measuring",
     )
     options = parser.parse_args(argv)
-    requests, rounds = (2_000, 3) if options.quick else (20_000, 7)
+    requests, rounds = (2_000, 3) if options.quick else (10_000, 15)
     if options.profile:
         return profile_stacks(options.profile, requests)
     gc.collect()

@@ -13,6 +13,7 @@ import importlib.util
 from typing import Any, Callable, Optional
 
 from flask import Flask
+from flask.ctx import _AppCtxGlobals
 
 from .middleware import DockerflowMiddleware, find_middleware
 from .request_id import request_id_var
@@ -32,14 +33,27 @@ def _globals_with_request_id(base: type) -> type:
     if getattr(base, "_dockerflow_request_id", False):
         return base
 
-    class DockerflowGlobals(base):  # type: ignore[valid-type, misc]
-        _dockerflow_request_id = True
+    if base.__init__ is object.__init__ and base.__setattr__ is _AppCtxGlobals.__setattr__:
+        # Flask's own class (or one that keeps its construction and attribute setting):
+        # nothing to call first, and its __setattr__ only stores into __dict__.
+        class DockerflowGlobals(base):  # type: ignore[valid-type, misc]
+            _dockerflow_request_id = True
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            request_id = request_id_var.get()
-            if request_id is not None:
-                self.request_id = request_id
+            def __init__(self) -> None:
+                request_id = request_id_var.get()
+                if request_id is not None:
+                    self.__dict__["request_id"] = request_id
+
+    else:
+
+        class DockerflowGlobals(base):  # type: ignore[valid-type, misc, no-redef]
+            _dockerflow_request_id = True
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                request_id = request_id_var.get()
+                if request_id is not None:
+                    self.request_id = request_id
 
     DockerflowGlobals.__qualname__ = f"Dockerflow{base.__qualname__}"
     return DockerflowGlobals

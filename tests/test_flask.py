@@ -202,6 +202,33 @@ def test_a_custom_globals_class_keeps_working():
     }
 
 
+def test_a_globals_class_with_its_own_construction_and_setattr_is_honoured():
+    class RecordingGlobals(_AppCtxGlobals):
+        def __init__(self) -> None:
+            self.__dict__["built_with"] = "its own __init__"
+            self.__dict__["set_names"] = []
+
+        def __setattr__(self, name: str, value: object) -> None:
+            self.set_names.append(name)
+            super().__setattr__(name, value)
+
+    app = Flask(__name__)
+    app.app_ctx_globals_class = RecordingGlobals
+    Dockerflow(app)
+
+    @app.get("/")
+    def index():
+        return jsonify(built_with=g.built_with, set_names=g.set_names, request_id=g.request_id)
+
+    response = webtest.TestApp(app).get("/", headers={"X-Request-ID": "rid-10"})
+
+    assert response.json == {
+        "built_with": "its own __init__",
+        "set_names": ["request_id"],
+        "request_id": "rid-10",
+    }
+
+
 # -- Flask-Login ------------------------------------------------------------------------------
 
 
