@@ -517,9 +517,12 @@ def _serve_and_load(
             _wait_until_serving(url)
             load(url, 1)  # warm up: imports, first connections
         rates: list[list[float]] = [[] for _ in _SERVERS]
-        for _ in range(rounds):
-            for index, url in enumerate(urls):
-                rates[index].append(load(url, seconds))
+        for round_number in range(rounds):
+            # Each round starts with another server, so that being loaded right after another
+            # (its connections still closing, with the sync worker) falls on each in turn.
+            for step in range(len(urls)):
+                index = (round_number + step) % len(urls)
+                rates[index].append(load(urls[index], seconds))
     finally:
         for server, _ in servers:
             server.terminate()
