@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 from .logging import JsonLogFormatter, RequestIdLogFilter
 
-__all__ = ["plain_handlers", "write_plain"]
+__all__ = ["make_record", "plain_handlers", "write_plain"]
 
 # Filters that leave a summary record as it is: it has its ``rid`` already.
 _HARMLESS_FILTERS = frozenset({RequestIdLogFilter})
@@ -71,7 +71,7 @@ def write_plain(
                 line = formatter.format_fields(name, level, created, process, fields)
             except Exception:
                 # The formatter's format() never raises: it describes what it cannot write.
-                line = formatter.format(_record(name, level, fields))
+                line = formatter.format(make_record(name, level, fields))
             handler.acquire()
             try:
                 handler.stream.write(line + handler.terminator)
@@ -81,11 +81,18 @@ def write_plain(
         except RecursionError:
             raise
         except Exception:
-            handler.handleError(_record(name, level, fields))
+            handler.handleError(make_record(name, level, fields))
 
 
-def _record(name: str, level: int, fields: dict[str, Any]) -> logging.LogRecord:
-    """The record logging would have made, for the paths that need one after all."""
-    record = logging.LogRecord(name, level, "", 0, "", (), None)
+def make_record(
+    name: str, level: int, fields: dict[str, Any], exc_info: Any = None
+) -> logging.LogRecord:
+    """A record of ``name`` with no message and ``fields`` as its extra attributes.
+
+    Made through the record factory, so an application's custom factory still applies;
+    ``Logger.log`` would also walk the stack for a file and line that such a record never
+    shows, and copy ``extra`` key by key.
+    """
+    record = logging.getLogRecordFactory()(name, level, "", 0, "", (), exc_info)
     record.__dict__.update(fields)
     return record

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-from .direct_log import plain_handlers, write_plain
+from .direct_log import make_record, plain_handlers, write_plain
 
 __all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
 
@@ -96,9 +96,4 @@ class SummaryWriter:
             if handlers is not None:
                 write_plain(handlers, _LOGGER_NAME, level, fields)
                 return
-        # Logger.log would walk the stack for the caller's file and line, which the summary
-        # never shows, and copy ``extra`` key by key; the record is made directly instead,
-        # through the record factory so an application's custom factory still applies.
-        record = logging.getLogRecordFactory()(_LOGGER_NAME, level, "", 0, "", (), exc_info)
-        record.__dict__.update(fields)
-        summary_logger.handle(record)
+        summary_logger.handle(make_record(_LOGGER_NAME, level, fields, exc_info))
