@@ -254,8 +254,9 @@ class _Exchange:
 
     It records the status the application starts, adds the request id header, passes the
     body on chunk by chunk, and when the server closes the response it closes the
-    application's iterable, writes the summary and resets the request id context. Being the
-    only object made per request, it holds everything a request needs.
+    application's iterable, writes the summary and resets the request id context. It holds
+    everything a request needs, so that it is all the middleware makes per request, but for
+    the generator that relays a body other than a list.
     """
 
     __slots__ = (
