@@ -12,11 +12,16 @@ __all__ = ["JSON_HEADERS", "json_response", "rewrap_file_response"]
 #: Headers of every Dockerflow answer: JSON, and never cached by a proxy in between.
 JSON_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-cache"))
 
-_encode = json.JSONEncoder(separators=(",", ":"), default=repr).encode
+# Strict RFC 8259: NaN and the infinities are refused rather than written as bare words.
+_encode = json.JSONEncoder(separators=(",", ":"), default=repr, allow_nan=False).encode
 
 
 def json_response(status: int, payload: Any, **headers: str) -> Response:
-    """A Dockerflow answer: ``payload`` as compact JSON; webob takes care of HEAD."""
+    """A Dockerflow answer: ``payload`` as compact JSON; webob takes care of HEAD.
+
+    :raises ValueError: for a payload holding a float that is not finite.
+    :raises TypeError: for a payload with keys JSON cannot have.
+    """
     response = Response(
         body=_encode(payload).encode("ascii"),
         status=status,

@@ -91,12 +91,12 @@ def _parse_seconds(value: Any, name: str, *, allow_zero: bool) -> float:
 
 
 def _parse_status_code(value: Any, name: str) -> int:
-    problem = f"{name} must be an HTTP status code from 400 to 599, got {value!r}"
+    problem = f"{name} must be an HTTP status code from 500 to 599 (5xx), got {value!r}"
     try:
         code = value if isinstance(value, int) else int(str(value).strip())
     except ValueError:
         raise ValueError(problem) from None
-    if isinstance(code, bool) or not 400 <= code <= 599:
+    if isinstance(code, bool) or not 500 <= code <= 599:
         raise ValueError(problem)
     return code
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-from .redact import mask_url
+from .redact import mask_secrets
 from .request_id import request_id_var
 
 try:  # optional: `pip install 'dockerflow-wsgi[orjson]'` makes every log line cheaper
@@ -133,9 +133,9 @@ class JsonLogFormatter(JsonFormatter):
             fields["msg"] = record.message
         # Exception texts are not ours: a driver's may quote a connection URL, password included.
         if traceback_text:
-            traceback_text = mask_url(traceback_text)
+            traceback_text = mask_secrets(traceback_text)
         if record.exc_info and record.exc_info[1] is not None:
-            fields["error"] = mask_url(_safe_repr(record.exc_info[1]))
+            fields["error"] = mask_secrets(_safe_repr(record.exc_info[1]))
             fields["traceback"] = traceback_text
         elif traceback_text:
             fields["traceback"] = traceback_text

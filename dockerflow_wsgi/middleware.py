@@ -19,6 +19,7 @@ from .checks.plugins import load_entry_point_checks
 from .checks.registry import Check, get_checks
 from .checks.runner import CheckRunner
 from .config import Config, VersionCallback
+from .redact import describe_exception, masked_traceback
 from .request_id import generate_request_id, is_valid_request_id, request_id_var
 from .summary import SummaryWriter
 from .version import VersionFileError, load_version_json
@@ -132,7 +133,7 @@ class DockerflowMiddleware:
             redis=redis,
             alembic_config=alembic_config,
         )
-        self.checks = None if checks is None else list(checks)
+        self.checks = None if checks is None else _check_pairs(checks)
         self._entry_point_checks = load_entry_point_checks() if checks is None else {}
         self._builtin_checks = builtin_checks(self.config)
         self._reported_clashes: set[str] = set()
@@ -204,14 +205,23 @@ class DockerflowMiddleware:
             logger.error("Cannot serve /__version__: %s", exc)
             return json_response(500, {"error": str(exc)})
         except Exception as exc:
-            logger.error("version_callback failed", exc_info=True)
+            logger.error(
+                "version_callback failed: %s",
+                describe_exception(exc),
+                extra={"traceback": masked_traceback(exc)},
+            )
             return json_response(500, {"error": f"version callback failed: {type(exc).__name__}"})
         if version is None:
             return json_response(404, {"error": "version.json not found"})
         if not isinstance(version, dict):
             logger.error("version_callback returned %s, not a dict", type(version).__name__)
             return json_response(500, {"error": "version information is not a JSON object"})
-        return json_response(200, version)
+        try:
+            return json_response(200, version)
+        except (TypeError, ValueError, RecursionError) as exc:
+            # NaN, Infinity, keys JSON cannot have: the answer must be strict JSON or nothing.
+            logger.error("version_callback returned what JSON cannot carry: %s", exc)
+            return json_response(500, {"error": "version information is not valid JSON"})
 
     def current_checks(self) -> list[tuple[str, Check]]:
         """The checks a heartbeat runs now.
@@ -247,6 +257,22 @@ class DockerflowMiddleware:
     def _error(self, environ: dict[str, Any]) -> Response:
         logger.error("The __error__ endpoint was called")
         raise DeliberateError("/__error__ raised this exception on purpose")
+
+
+def _check_pairs(checks: Iterable[tuple[str, Check]]) -> list[tuple[str, Check]]:
+    """``checks=`` as a list, each pair a name (a non-empty str) and a callable."""
+    pairs = []
+    for pair in checks:
+        try:
+            name, check = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"checks must hold (name, check) pairs, got {pair!r}") from None
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"checks: a check's name must be a non-empty str, got {name!r}")
+        if not callable(check):
+            raise ValueError(f"checks: check {name!r} is not callable: {check!r}")
+        pairs.append((name, check))
+    return pairs
 
 
 class _Exchange:

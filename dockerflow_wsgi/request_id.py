@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextvars import ContextVar
+from os import getpid
 from typing import Optional
 
 __all__ = [
@@ -33,7 +34,12 @@ ID_BATCH_SIZE = 64
 # whichever thread took it, which costs far more than the call: read once per batch instead.
 # The ids stay as unpredictable as uuid4's; next() on a list iterator hands each id out once,
 # whichever thread asks.
-_ids: Iterator[str] = iter(())
+#
+# A batch belongs to the process that read it. A forked child inherits its parent's unused
+# ids, and must never hand them out: the batch is kept with its process id, compared at each
+# id. That notices every fork, also uWSGI's (without ``lazy-apps``), which is made in C where
+# Python's fork hooks never run.
+_batch: tuple[int, Iterator[str]] = (-1, iter(()))
 
 # A uuid4 is 128 random bits but for its version (byte 6's high nibble: 4) and variant (byte
 # 8's two high bits: 10). Setting them with translate() on every 16th byte of the batch does
@@ -50,29 +56,17 @@ def _new_batch() -> Iterator[str]:
     return iter([digits[start : start + 32] for start in range(0, len(digits), 32)])
 
 
-def _forget_batch() -> None:
-    """After a fork, the parent's unused ids must not be handed out again by the child.
-
-    Python runs this for ``os.fork`` (gunicorn, multiprocessing). A server that forks in C
-    without Python's fork hooks (uWSGI without ``lazy-apps`` or ``py-call-osafterfork``) skips
-    it; that is harmless as long as the parent made no ids, which a master that serves no
-    requests does not.
-    """
-    global _ids
-    _ids = iter(())
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
-    os.register_at_fork(after_in_child=_forget_batch)
-
-
 def generate_request_id() -> str:
     """Return a new random (version 4) UUID as 32 lowercase hex digits."""
-    global _ids
-    request_id = next(_ids, None)
-    if request_id is None:
-        _ids = _new_batch()
-        request_id = next(_ids)
+    global _batch
+    pid, ids = _batch
+    if pid == getpid():
+        request_id = next(ids, None)
+        if request_id is not None:
+            return request_id
+    ids = _new_batch()
+    request_id = next(ids)
+    _batch = (getpid(), ids)
     return request_id
 
 

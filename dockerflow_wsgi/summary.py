@@ -6,6 +6,7 @@ import logging
 from typing import Any, Optional
 
 from .direct_log import make_record, plain_handlers, write_plain
+from .redact import mask_secrets
 
 __all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
 
@@ -76,6 +77,9 @@ class SummaryWriter:
         method = environ.get("REQUEST_METHOD", "")
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         uid = str(environ.get("dockerflow.user_id") or environ.get("REMOTE_USER") or "")
+        if "@" in path:
+            # A URL with its credentials, quoted in the path: the log must not keep them.
+            path = mask_secrets(path)
         if max(len(agent), len(lang), len(method), len(path), len(uid)) > MAX_CLIENT_FIELD_LENGTH:
             agent, lang, method, path, uid = map(clip, (agent, lang, method, path, uid))
         fields = {
@@ -90,7 +94,7 @@ class SummaryWriter:
             "uid": uid,
         }
         if self.log_querystring:
-            fields["querystring"] = clip(environ.get("QUERY_STRING", ""))
+            fields["querystring"] = clip(mask_secrets(environ.get("QUERY_STRING", "")))
         if not exc_info:
             handlers = plain_handlers(summary_logger, level)
             if handlers is not None:

@@ -292,6 +292,47 @@ def test_heartbeat_is_quiet_on_stderr_unless_verbose(cli, tmp_path):
     assert "broken_check" in verbose.stderr
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "raise SystemExit(3)",
+        "raise SystemExit(0)",
+        "raise KeyboardInterrupt",
+        "return [checks.Error(float('nan'), id=['a', 'list'])]",
+        "return [checks.Error(Unprintable())]",
+        "return 'all good'",
+    ],
+)
+@pytest.mark.parametrize("output", [[], ["--json"]])
+def test_heartbeat_reports_a_check_that_exits_or_misbehaves_as_e101(cli, tmp_path, body, output):
+    write_module(
+        tmp_path,
+        "misbehaving",
+        f"""
+        from dockerflow_wsgi import DockerflowMiddleware, checks
+
+        class Unprintable:
+            def __str__(self):
+                raise RuntimeError("no text")
+
+        def misbehaving():
+            {body}
+
+        application = DockerflowMiddleware(
+            lambda e, s: [], checks=[("misbehaving", misbehaving), ("fine", list)]
+        )
+        """,
+    )
+
+    result = cli("heartbeat", *output, "--app", "misbehaving")
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "dockerflow.health.E101" in result.stdout
+    if output:
+        assert json.loads(result.stdout)["checks"] == {"misbehaving": "error", "fine": "ok"}
+
+
 def test_heartbeat_reports_a_hung_check_and_still_exits(cli, tmp_path):
     write_module(
         tmp_path,
@@ -702,6 +743,42 @@ def test_check_config_masks_passwords(cli):
     assert listed["redis"] == ("redis://:***@redis.invalid:6379/1", "from REDIS_URL")
     assert DB_PASSWORD not in result.stdout + result.stderr
     assert REDIS_PASSWORD not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "shown"),
+    [
+        (
+            "DATABASE_URL",
+            "postgresql+psycopg://app@db.invalid/app?password=q-Pa55word-1",
+            "postgresql+psycopg://app@db.invalid/app?password=***",
+        ),
+        (
+            "DATABASE_URL",
+            "mysql+pymysql://root@db.invalid/test?charset=utf8&passwd=q-Pa55word-1",
+            "mysql+pymysql://root@db.invalid/test?charset=utf8&passwd=***",
+        ),
+        (
+            "REDIS_URL",
+            "redis://redis.invalid/0?password=q-Pa55word-1",
+            "redis://redis.invalid/0?password=***",
+        ),
+        # A raw '@' in the password: redis-py reads up to the last '@', and so does masking.
+        (
+            "REDIS_URL",
+            "redis://:hun@ter2-q-Pa55word-1@redis.invalid/0",
+            "redis://:***@redis.invalid/0",
+        ),
+    ],
+)
+def test_check_config_masks_passwords_in_query_strings_and_with_a_raw_at(cli, variable, url, shown):
+    result = cli("check-config", **{variable: url})
+
+    assert result.returncode == 0, result.stderr
+    option = "db" if variable == "DATABASE_URL" else "redis"
+    assert settings(result.stdout)[option] == (shown, f"from {variable}")
+    for part in ("q-Pa55word-1", "hun@ter2", "ter2-q"):
+        assert part not in result.stdout + result.stderr
 
 
 def test_check_config_of_an_app_shows_its_keywords_and_masks_its_engine(cli, tmp_path):

@@ -486,9 +486,25 @@ def test_the_option_table_lists_every_keyword_in_signature_order() -> None:
     assert [keyword for keyword, _, _ in documented_options()] == keywords
 
 
+# Options of DESIGN.md that open issues build, with the issue: each leaves this table when it
+# lands, as the test below then insists.
+NOT_BUILT_YET = {
+    "heartbeat_groups": "#13",
+    "check_timeouts": "#13",
+    "non_critical_checks": "#13",
+    "heartbeat_interval": "#13",
+    "metrics": "#14",
+}
+
+
 def test_the_option_table_matches_design_md() -> None:
     documented = {keyword: variable for keyword, variable, _ in documented_options()}
-    assert documented == design_options()
+    design = design_options()
+    assert documented == {
+        keyword: variable for keyword, variable in design.items() if keyword not in NOT_BUILT_YET
+    }
+    assert NOT_BUILT_YET.keys() <= design.keys()
+    assert not NOT_BUILT_YET.keys() & documented.keys()
 
 
 # A valid value of each variable, different from its default.

@@ -858,6 +858,22 @@ def test_querystring_is_logged_only_when_asked(
         assert not hasattr(record, "querystring")
 
 
+def test_secrets_in_the_querystring_and_the_path_are_masked_in_the_summary(
+    make_environ, call_wsgi, summary_records
+):
+    middleware = DockerflowMiddleware(RecordingApp(), log_querystring=True)
+    environ = make_environ(
+        "/proxy/redis://:hunter2@cache/0",
+        QUERY_STRING="q=dockerflow&access_token=s3cr3t-token&page=2",
+    )
+
+    call_wsgi(middleware, environ)
+
+    [record] = summary_records
+    assert record.querystring == "q=dockerflow&access_token=***&page=2"
+    assert record.path == "/proxy/redis://:***@cache/0"
+
+
 @pytest.mark.parametrize(
     ("path", "logged_by_default", "logged_without_probes"),
     [

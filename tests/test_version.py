@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 
 import pytest
 import webtest
 
 from dockerflow_wsgi import DockerflowMiddleware
-from dockerflow_wsgi.version import VersionFileError, load_version_json
+from dockerflow_wsgi.version import MAX_VERSION_FILE_SIZE, VersionFileError, load_version_json
 
 VERSION = {
     "source": "https://github.com/mozilla-services/example",
@@ -115,10 +117,10 @@ def test_unreadable_file_raises(tmp_path):
     # Tests may run as root, where chmod 000 does not stop reading: a directory does.
     (tmp_path / "version.json").mkdir()
 
-    with pytest.raises(VersionFileError, match=r"version\.json could not be read") as raised:
+    with pytest.raises(VersionFileError, match=r"version\.json is not a regular file") as raised:
         load_version_json(str(tmp_path))
 
-    assert isinstance(raised.value.__cause__, OSError)
+    assert "a directory" in str(raised.value)
 
 
 def test_version_file_error_is_an_exception():
@@ -338,8 +340,8 @@ def test_callback_raising_is_500_with_one_error_log(tmp_path, errors):
     assert_json_answer(response)
     assert isinstance(response.json["error"], str)
     [record] = errors()
-    assert record.exc_info is not None
-    assert isinstance(record.exc_info[1], RuntimeError)
+    assert "RuntimeError: the build server is down" in record.getMessage()
+    assert "Traceback" in record.traceback and "RuntimeError" in record.traceback
 
 
 def test_callback_raising_version_file_error_is_500(tmp_path, errors):
@@ -352,4 +354,81 @@ def test_callback_raising_version_file_error_is_500(tmp_path, errors):
 
     assert_json_answer(response)
     assert "error" in response.json
+    assert len(errors()) == 1
+
+
+# -- limits: only a small regular file is read ------------------------------------------------
+
+
+def test_a_file_of_exactly_the_limit_is_read(tmp_path):
+    padding = MAX_VERSION_FILE_SIZE - len(b'{"version":"1","pad":""}')
+    write_version(tmp_path, '{"version":"1","pad":"' + "x" * padding + '"}')
+    assert load_version_json(str(tmp_path))["version"] == "1"
+
+
+@pytest.mark.parametrize("size", [MAX_VERSION_FILE_SIZE + 1, 50 * 1024 * 1024])
+def test_a_larger_file_is_refused_before_it_is_read(tmp_path, size):
+    path = tmp_path / "version.json"
+    with path.open("wb") as handle:
+        handle.truncate(size)  # sparse: the test costs no disk, a read would cost the memory
+
+    with pytest.raises(VersionFileError, match=r"version\.json is larger than 1024 KiB"):
+        load_version_json(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        pytest.param(lambda path: os.mkfifo(path), "a FIFO", id="fifo"),
+        pytest.param(lambda path: path.symlink_to("/dev/zero"), "a character device", id="zero"),
+        pytest.param(lambda path: path.symlink_to("/dev/null"), "a character device", id="null"),
+        pytest.param(lambda path: path.mkdir(), "a directory", id="directory"),
+    ],
+)
+def test_anything_but_a_regular_file_is_refused_without_blocking(tmp_path, make, kind):
+    make(tmp_path / "version.json")
+    outcome = {}
+
+    def load():
+        try:
+            load_version_json(str(tmp_path))
+        except VersionFileError as exc:
+            outcome["error"] = str(exc)
+
+    # On a thread, so that a FIFO that blocks fails the test instead of hanging it.
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "reading version.json blocked"
+    assert outcome["error"] == f"version.json is not a regular file ({kind})"
+
+
+@pytest.mark.parametrize("special", ["fifo", "zero", "huge"])
+def test_the_endpoint_answers_a_special_file_with_a_json_500_and_one_error(
+    tmp_path, errors, special
+):
+    path = tmp_path / "version.json"
+    if special == "fifo":
+        os.mkfifo(path)
+    elif special == "zero":
+        path.symlink_to("/dev/zero")
+    else:
+        with path.open("wb") as handle:
+            handle.truncate(50 * 1024 * 1024)
+
+    response = client_for(version_path=tmp_path).get("/__version__", status=500)
+
+    assert_json_answer(response)
+    assert response.json["error"].startswith("version.json is ")
+    assert len(errors()) == 1
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_callback_value_json_cannot_carry_is_a_500_never_a_bare_nan(tmp_path, errors, value):
+    response = client_for(
+        version_path=tmp_path, version_callback=lambda path: {"version": value}
+    ).get("/__version__", status=500)
+
+    assert_json_answer(response)
+    assert response.json == {"error": "version information is not valid JSON"}
     assert len(errors()) == 1

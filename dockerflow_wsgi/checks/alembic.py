@@ -14,8 +14,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..redact import scrub
+from .. import health
+from ..redact import mask_secrets
 from .messages import CheckMessage, Info, Warning
+from .sqlalchemy import url_secrets
 
 __all__ = ["check_migrations_applied"]
 
@@ -73,7 +75,7 @@ def check_migrations_applied(
         return [
             Info(
                 f"Cannot read the migration scripts: {type(exc).__name__}: {exc}",
-                id="dockerflow.health.I001",
+                id=health.INFO_CANT_CHECK_MIGRATIONS,
             )
         ]
     token = _checking.set(True)
@@ -81,9 +83,8 @@ def check_migrations_applied(
         with engine.connect() as connection:
             applied = set(MigrationContext.configure(connection).get_current_heads())
     except SQLAlchemyError as exc:
-        secret = engine.url.password if isinstance(engine.url.password, str) else None
-        detail = scrub(str(exc).strip().splitlines()[0], secret)
-        return [Info(f"Cannot check migrations: {detail}", id="dockerflow.health.I001")]
+        detail = mask_secrets(str(exc).strip().splitlines()[0], *url_secrets(engine))
+        return [Info(f"Cannot check migrations: {detail}", id=health.INFO_CANT_CHECK_MIGRATIONS)]
     finally:
         _checking.reset(token)
     if applied != expected:
@@ -92,7 +93,7 @@ def check_migrations_applied(
                 f"Unapplied migrations found: database at {_revisions(applied)}, "
                 f"code at {_revisions(expected)}",
                 hint="run the migrations (alembic upgrade head)",
-                id="dockerflow.health.W001",
+                id=health.WARNING_UNAPPLIED_MIGRATION,
             )
         ]
     return []

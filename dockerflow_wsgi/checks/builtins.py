@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from ..config import Config
-from ..redact import mask_url
+from ..redact import mask_secrets
 from .registry import Check
 
 __all__ = ["builtin_checks"]
@@ -42,12 +42,12 @@ def _database_engine(db: Any, timeout: float) -> Any:
         return engine_from_url(db, connect_timeout=timeout)
     except ImportError as exc:
         raise ValueError(
-            f"db (DATABASE_URL) {mask_url(str(db))}: its database driver is not installed "
+            f"db (DATABASE_URL) {mask_secrets(str(db))}: its database driver is not installed "
             f"({exc.name})"
         ) from exc
     except Exception as exc:
         raise ValueError(
-            f"db (DATABASE_URL) {mask_url(str(db))} is not a usable SQLAlchemy URL: "
+            f"db (DATABASE_URL) {mask_secrets(str(db))} is not a usable SQLAlchemy URL: "
             f"{type(exc).__name__}"
         ) from exc
 
@@ -62,7 +62,7 @@ def _redis_client(client: Any, timeout: float) -> Any:
             return client_from_url(client, timeout)
         except ValueError as exc:
             raise ValueError(
-                f"redis (REDIS_URL) {mask_url(client)} is not a Redis URL such as "
+                f"redis (REDIS_URL) {mask_secrets(client)} is not a Redis URL such as "
                 f"redis://host:6379/0: {exc}"
             ) from exc
     if not callable(getattr(client, "ping", None)):

@@ -10,13 +10,15 @@ from concurrent.futures import Future
 from typing import Any, Callable
 
 from .. import signals
-from .messages import ERROR, WARNING, level_to_text
+from ..process import ProcessLocal
+from .messages import ERROR, OK, WARNING, level_to_text
 from .registry import Check
 from .runner import CheckResults, CheckRunner
 
 __all__ = ["Heartbeat", "heartbeat_payload"]
 
 logger = logging.getLogger("dockerflow_wsgi")
+checks_logger = logging.getLogger("dockerflow_wsgi.checks")
 
 
 def heartbeat_payload(results: CheckResults, *, details: bool = True) -> dict[str, Any]:
@@ -32,12 +34,18 @@ def heartbeat_payload(results: CheckResults, *, details: bool = True) -> dict[st
     return payload
 
 
-class Heartbeat:
+class Heartbeat(ProcessLocal):
     """Answer "is this service healthy?" without letting probes hammer its dependencies.
 
-    Requests that arrive while a run is in progress wait for that run's result instead of
-    starting their own (single-flight), so a storm of probes runs each check once. With
-    ``cache_ttl`` above zero, a finished result is reused for that many seconds.
+    Requests that arrive while a run is in progress in this process wait for that run's result
+    instead of starting their own (single-flight). With ``cache_ttl`` above zero, a finished
+    result is reused for that many seconds, which is what bounds the runs when probes come one
+    after another or reach several processes. The run in progress and the cached result belong
+    to the process: a forked worker starts with neither.
+
+    After each run, every message above ok is logged once on ``dockerflow_wsgi.checks`` at its
+    own level (fields ``check`` and ``id``), a run that found problems is logged on
+    ``dockerflow_wsgi``, and the signals are sent.
 
     :param checks: returns the ``(name, check)`` pairs to run; called at every run, so checks
         registered later are included.
@@ -61,6 +69,9 @@ class Heartbeat:
         self.cache_ttl = cache_ttl
         self.silenced_check_ids = frozenset(silenced_check_ids)
         self._sender = sender
+        self._fresh()
+
+    def _start_fresh(self) -> None:
         self._lock = threading.Lock()
         self._in_flight: Future[CheckResults] | None = None
         self._cached: CheckResults | None = None
@@ -70,6 +81,7 @@ class Heartbeat:
 
     def results(self) -> CheckResults:
         """The current result: cached, shared with a run in progress, or from a new run."""
+        self._fresh()
         with self._lock:
             if self._cached is not None and time.monotonic() < self._cached_until:
                 return self._cached
@@ -106,7 +118,15 @@ class Heartbeat:
         return results
 
     def _report(self, results: CheckResults) -> None:
-        """Log a run that found problems, and tell the signal receivers how it went."""
+        """Log the run's findings, and tell the signal receivers how it went."""
+        for name, messages in results.messages.items():
+            for message in messages:
+                if message.level > OK:
+                    extra = {"check": name, "id": message.id}
+                    traceback = getattr(message, "traceback", None)
+                    if traceback:
+                        extra["traceback"] = traceback
+                    checks_logger.log(message.level, "%s", message.msg, extra=extra)
         failed = results.level >= ERROR
         if results.level >= WARNING:
             payload = heartbeat_payload(results)

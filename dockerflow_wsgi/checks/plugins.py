@@ -18,7 +18,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from ..redact import mask_url
+from .. import health
+from ..redact import describe_exception, masked_traceback
 from .messages import CheckMessage, Error
 from .registry import Check
 
@@ -47,7 +48,7 @@ def _failed_plugin(entry_point: Any, problem: str) -> Check:
     )
 
     def failed_plugin() -> list[CheckMessage]:
-        return [Error(message, id="dockerflow.health.E103")]
+        return [Error(message, id=health.ERROR_CHECK_PLUGIN_BROKEN)]
 
     return failed_plugin
 
@@ -70,8 +71,14 @@ def load_entry_point_checks(group: str = ENTRY_POINT_GROUP) -> dict[str, Check]:
         try:
             check = entry_point.load()
         except Exception as exc:
-            logger.error("Check plugin %r could not be loaded", entry_point.name, exc_info=True)
-            check = _failed_plugin(entry_point, mask_url(f"{type(exc).__name__}: {exc}"))
+            problem = describe_exception(exc)
+            logger.error(
+                "Check plugin %r could not be loaded: %s",
+                entry_point.name,
+                problem,
+                extra={"traceback": masked_traceback(exc)},
+            )
+            check = _failed_plugin(entry_point, problem)
         else:
             if not callable(check):
                 logger.error("Check plugin %r is not callable", entry_point.name)

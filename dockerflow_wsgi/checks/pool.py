@@ -9,11 +9,12 @@ work needs one and stay for reuse, up to ``max_workers``.
 from __future__ import annotations
 
 import itertools
-import os
 import queue
 import threading
 from concurrent.futures import Future
 from typing import Any, Callable, TypeVar
+
+from ..process import ProcessLocal
 
 __all__ = ["DaemonThreadPool"]
 
@@ -21,11 +22,12 @@ _T = TypeVar("_T")
 _pool_numbers = itertools.count(1)
 
 
-class DaemonThreadPool:
+class DaemonThreadPool(ProcessLocal):
     """Run callables on at most ``max_workers`` reusable daemon threads.
 
-    It is fork-aware: a process forked after the pool started (gunicorn with ``--preload``)
-    gets a fresh, empty pool instead of a queue that no thread of its own serves.
+    It is fork-aware: a process forked after the pool started (gunicorn with ``--preload``,
+    uWSGI without ``lazy-apps``) gets a fresh, empty pool instead of a queue that no thread of
+    its own serves.
     """
 
     def __init__(self, max_workers: int, name: str = "dockerflow-check") -> None:
@@ -33,11 +35,10 @@ class DaemonThreadPool:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers
         self.name = f"{name}-{next(_pool_numbers)}"
-        self._lock = threading.Lock()
-        self._reset()
+        self._fresh()
 
-    def _reset(self) -> None:
-        self._pid = os.getpid()
+    def _start_fresh(self) -> None:
+        self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
         self._threads: list[threading.Thread] = []
@@ -45,14 +46,14 @@ class DaemonThreadPool:
     @property
     def thread_count(self) -> int:
         """Threads started by this pool in this process."""
+        self._fresh()
         return len(self._threads)
 
     def submit(self, fn: Callable[..., _T], *args: Any) -> Future[_T]:
         """Schedule ``fn(*args)`` and return its future."""
         future: Future[_T] = Future()
+        self._fresh()
         with self._lock:
-            if self._pid != os.getpid():
-                self._reset()
             self._queue.put((future, fn, args))
             # An idle thread will take the work; otherwise start one, if the bound allows.
             if not self._idle.acquire(blocking=False) and len(self._threads) < self.max_workers:

@@ -8,7 +8,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..redact import scrub
+from .. import health
+from ..redact import mask_secrets
 from .messages import CheckMessage, Error
 
 __all__ = ["check_redis_connected", "client_from_url"]
@@ -33,19 +34,19 @@ def check_redis_connected(client: Any) -> list[CheckMessage]:
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         return [
             Error(
-                f"Could not connect to Redis: {scrub(str(exc), _secret(client))}",
-                id="dockerflow.health.E004",
+                f"Could not connect to Redis: {mask_secrets(str(exc), _secret(client))}",
+                id=health.ERROR_CANNOT_CONNECT_REDIS,
             )
         ]
     except redis.RedisError as exc:
         return [
             Error(
-                f"Redis error: {scrub(str(exc), _secret(client))}",
-                id="dockerflow.health.E010",
+                f"Redis error: {mask_secrets(str(exc), _secret(client))}",
+                id=health.ERROR_REDIS_EXCEPTION,
             )
         ]
     if not answered:
-        return [Error("Redis ping failed", id="dockerflow.health.E007")]
+        return [Error("Redis ping failed", id=health.ERROR_REDIS_PING_FAILED)]
     return []
 
 

@@ -40,8 +40,8 @@ def register(func: Any = None, name: Optional[str] = None) -> Any:
         if not callable(check):
             raise TypeError(f"a check must be callable, got {check!r}")
         check_name = name or getattr(check, "__name__", None)
-        if not check_name:
-            raise ValueError(f"{check!r} has no __name__; register it with name=")
+        if not check_name or not isinstance(check_name, str):
+            raise ValueError(f"{check!r} has no __name__ that is a str; register it with name=")
         with _lock:
             _registry[check_name] = check
         return check

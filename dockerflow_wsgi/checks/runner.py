@@ -1,25 +1,26 @@
-"""Running checks and folding their messages into the heartbeat's result."""
+"""Running checks concurrently under a time limit, and folding their messages into a result."""
 
 from __future__ import annotations
 
-import logging
+import contextvars
+import functools
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
-from ..redact import mask_url
+from .. import health
+from ..process import ProcessLocal
+from ..redact import describe_exception
+from .boundary import MAX_MESSAGE_LENGTH, CheckFailure, evaluate
 from .messages import OK, CheckMessage, Error, level_to_text
 from .pool import DaemonThreadPool
 from .registry import Check, get_checks
 
-__all__ = ["CheckResults", "CheckRunner", "evaluate", "fold_results", "run_checks"]
-
-logger = logging.getLogger("dockerflow_wsgi")
-
-HEALTH_ID = "dockerflow.health.{}"
+__all__ = ["CheckResults", "CheckRunner", "fold_results", "run_checks"]
 
 
 @dataclass(frozen=True)
@@ -27,60 +28,35 @@ class CheckResults:
     """What one heartbeat run found.
 
     ``statuses`` maps every check to its status text, ``details`` holds the checks above ok
-    (status, level and their messages keyed by id) and ``level`` is the highest level seen.
+    (status, level and their messages keyed by id), ``level`` is the highest level seen, and
+    ``messages`` holds each check's messages that were not silenced.
     """
 
     statuses: dict[str, str] = field(default_factory=dict)
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
     level: int = OK
+    messages: dict[str, list[CheckMessage]] = field(default_factory=dict)
 
 
-def _check_raised(exc: BaseException) -> list[CheckMessage]:
-    # The text is the check's, shown by a public endpoint: a driver's error may quote a URL.
-    return [
-        Error(
-            mask_url(f"{type(exc).__name__}: {exc}"),
-            hint="the check raised an exception; its traceback is in the log",
-            id=HEALTH_ID.format("E101"),
-        )
-    ]
-
-
-def _check_timed_out(timeout: float) -> list[CheckMessage]:
+def _timed_out(timeout: float) -> list[CheckMessage]:
     return [
         Error(
             f"check did not finish within {timeout:g} seconds",
-            hint="the check is still running; later heartbeats wait for the same run",
-            id=HEALTH_ID.format("E102"),
+            hint="the check is still running; heartbeats report it at once until it returns",
+            id=health.ERROR_CHECK_TIMED_OUT,
         )
     ]
 
 
-def evaluate(name: str, check: Check) -> list[CheckMessage]:
-    """Call ``check`` and return its messages, turning any failure into an E101 Error.
-
-    A result that is not a list of :class:`CheckMessage` is a bug in the check, reported the
-    same way as an exception it raised.
-    """
-    try:
-        result = check()
-    except Exception as exc:
-        logger.error("Check %r raised", name, exc_info=True)
-        return _check_raised(exc)
-    if result is None:
-        return []
-    if not isinstance(result, (list, tuple)) or not all(
-        isinstance(message, CheckMessage) for message in result
-    ):
-        problem = f"check returned {_describe(result)}, expected a list of CheckMessage"
-        logger.error("Check %r is broken: %s", name, problem)
-        return _check_raised(TypeError(problem))
-    return list(result)
-
-
-def _describe(result: Any) -> str:
-    text = repr(result)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _still_running(started: float, now: float) -> list[CheckMessage]:
+    return [
+        Error(
+            f"check still running after {now - started:.3g} seconds, started by an earlier "
+            "heartbeat",
+            hint="a check that hangs holds one thread; it is not started again until it returns",
+            id=health.ERROR_CHECK_TIMED_OUT,
+        )
+    ]
 
 
 def fold_results(
@@ -91,9 +67,11 @@ def fold_results(
     silenced = frozenset(silenced_check_ids)
     statuses: dict[str, str] = {}
     details: dict[str, dict[str, Any]] = {}
+    kept_by_check: dict[str, list[CheckMessage]] = {}
     level = OK
     for name, messages in messages_by_check.items():
         kept = [message for message in messages if message.id not in silenced]
+        kept_by_check[name] = kept
         check_level = max((message.level for message in kept), default=OK)
         statuses[name] = level_to_text(check_level)
         if check_level > OK:
@@ -106,7 +84,7 @@ def fold_results(
                 },
             }
         level = max(level, check_level)
-    return CheckResults(statuses, details, level)
+    return CheckResults(statuses, details, level, kept_by_check)
 
 
 def run_checks(
@@ -116,18 +94,30 @@ def run_checks(
     """Run ``checks`` (the registered ones by default) one after another, without time limit.
 
     This is the ``dockerflow`` package's function, for scripts and tests; the middleware
-    runs checks concurrently and bounded in time with :class:`CheckRunner`.
+    runs checks concurrently and bounded in time with :class:`CheckRunner`. Each check still
+    runs behind the check boundary: nothing it raises escapes.
     """
     pairs = get_checks().items() if checks is None else checks
-    return fold_results({name: evaluate(name, check) for name, check in pairs}, silenced_check_ids)
+    return fold_results({name: evaluate(check) for name, check in pairs}, silenced_check_ids)
 
 
-class CheckRunner:
+class _Call(NamedTuple):
+    """A check's call that is under way, and when its caller stops waiting for it."""
+
+    future: Future[list[CheckMessage]]
+    started: float
+    deadline: float
+
+
+class CheckRunner(ProcessLocal):
     """Run a set of checks concurrently, each bounded by ``timeout`` seconds.
 
-    A check still running when its time is up is reported as E102 and left to finish on its
-    thread. Until it does, later runs wait on that same call instead of starting another
-    copy, so a check that hangs holds one thread, not one per heartbeat.
+    Each check runs on a pool thread, in a copy of the caller's context, so log records it
+    makes carry the request's id. A check still running when its time is up is reported as
+    E102 and left to finish on its thread. Until it does, it is not started again: a run that
+    finds it past its time reports E102 at once, without waiting; a run that finds it within
+    its time waits only for what is left of it. A check that hangs holds one thread, and no
+    heartbeat waits for it twice.
 
     :param timeout: seconds a run waits for its checks.
     :param max_workers: the most threads the pool may start; it starts them only as needed.
@@ -136,8 +126,11 @@ class CheckRunner:
     def __init__(self, timeout: float, max_workers: int = 32) -> None:
         self.timeout = timeout
         self.pool = DaemonThreadPool(max_workers)
+        self._fresh()
+
+    def _start_fresh(self) -> None:
         # Keyed by identity: a check need not be hashable.
-        self._in_flight: dict[tuple[str, int], Future[list[CheckMessage]]] = {}
+        self._in_flight: dict[tuple[str, int], _Call] = {}
         # Reentrant: a future that is already done runs its callback at once, in this thread.
         self._lock = threading.RLock()
 
@@ -145,24 +138,46 @@ class CheckRunner:
         self, checks: Iterable[tuple[str, Check]], silenced_check_ids: Iterable[str] = ()
     ) -> CheckResults:
         """Run ``checks`` and fold their messages; returns within about ``timeout``."""
-        futures: dict[str, Future[list[CheckMessage]]] = {}
+        self._fresh()
+        timeout = self.timeout
+        now = time.monotonic()
+        calls: dict[str, _Call] = {}
         with self._lock:
             for name, check in checks:
                 key = (name, id(check))
-                future = self._in_flight.get(key)
-                if future is None:
-                    future = self.pool.submit(evaluate, name, check)
-                    self._in_flight[key] = future
-                    future.add_done_callback(lambda done, key=key: self._forget(key, done))
-                futures[name] = future
-        wait_for(futures.values(), timeout=self.timeout)
-        messages = {
-            name: future.result() if future.done() else _check_timed_out(self.timeout)
-            for name, future in futures.items()
-        }
+                call = self._in_flight.get(key)
+                if call is None:
+                    context = contextvars.copy_context()
+                    future = self.pool.submit(context.run, evaluate, check)
+                    call = _Call(future, now, now + timeout)
+                    self._in_flight[key] = call
+                    future.add_done_callback(functools.partial(self._forget, key, call))
+                calls[name] = call
+        waiting = [call for call in calls.values() if call.deadline > now]
+        if waiting:
+            wait_for(
+                [call.future for call in waiting],
+                timeout=max(call.deadline for call in waiting) - now,
+            )
+        ended = time.monotonic()
+        messages = {}
+        for name, call in calls.items():
+            if call.future.done():
+                # evaluate() never raises; should the pool's thread itself fail, the boundary
+                # still holds.
+                failure = call.future.exception()
+                messages[name] = (
+                    call.future.result()
+                    if failure is None
+                    else [CheckFailure(describe_exception(failure, limit=MAX_MESSAGE_LENGTH))]
+                )
+            elif call.started < now:
+                messages[name] = _still_running(call.started, ended)
+            else:
+                messages[name] = _timed_out(timeout)
         return fold_results(messages, silenced_check_ids)
 
-    def _forget(self, key: tuple[str, int], future: Future[list[CheckMessage]]) -> None:
+    def _forget(self, key: tuple[str, int], call: _Call, future: Future[Any]) -> None:
         with self._lock:
-            if self._in_flight.get(key) is future:
+            if self._in_flight.get(key) is call:
                 del self._in_flight[key]

@@ -9,14 +9,22 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..redact import scrub
+from .. import health
+from ..redact import SECRET_PARAMETERS, mask_secrets
 from .messages import CheckMessage, Error
 
-__all__ = ["check_database_connected", "engine_from_url"]
+__all__ = ["check_database_connected", "engine_from_url", "url_secrets"]
 
 
-def _secret(engine: Engine) -> str | None:
-    return engine.url.password if isinstance(engine.url.password, str) else None
+def url_secrets(engine: Engine) -> list[str]:
+    """The password of ``engine``'s URL, and the values of its query's secret parameters
+    (``?password=`` is honoured by psycopg, ``?passwd=`` by PyMySQL)."""
+    url = engine.url
+    found = [url.password] if isinstance(url.password, str) else []
+    for name, value in url.query.items():
+        if name.lower() in SECRET_PARAMETERS:
+            found.extend([value] if isinstance(value, str) else value)
+    return found
 
 
 def check_database_connected(engine: Engine) -> list[CheckMessage]:
@@ -29,26 +37,27 @@ def check_database_connected(engine: Engine) -> list[CheckMessage]:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except DBAPIError as exc:
-        detail = scrub(str(exc.orig or exc).strip().splitlines()[0], _secret(engine))
+        detail = mask_secrets(str(exc.orig or exc).strip().splitlines()[0], *url_secrets(engine))
         return [
             Error(
                 f"DB-API error on {_where(engine)}: {detail}",
-                id="dockerflow.health.E008",
+                id=health.ERROR_DB_API_EXCEPTION,
             )
         ]
     except SQLAlchemyError as exc:
-        detail = scrub(str(exc).strip().splitlines()[0], _secret(engine))
+        detail = mask_secrets(str(exc).strip().splitlines()[0], *url_secrets(engine))
         return [
             Error(
                 f"Database error on {_where(engine)}: {detail}",
-                id="dockerflow.health.E009",
+                id=health.ERROR_SQLALCHEMY_EXCEPTION,
             )
         ]
     return []
 
 
 def _where(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    # SQLAlchemy hides the password of user:password@, not one given in the query string.
+    return mask_secrets(engine.url.render_as_string(hide_password=True), *url_secrets(engine))
 
 
 def engine_from_url(url: Any, connect_timeout: float) -> Engine:

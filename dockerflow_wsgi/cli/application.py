@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Optional
 
 from ..middleware import DockerflowMiddleware, find_middleware
-from ..redact import mask_url
+from ..redact import mask_secrets
 from .errors import EXIT_USAGE, CommandError
 
 __all__ = ["application_context", "application_options", "load_app", "middleware_of"]
@@ -130,11 +130,19 @@ def application_context(verbose: bool) -> Iterator[None]:
 
 
 class _MaskingFormatter(logging.Formatter):
-    """A plain text formatter that masks URL passwords, in tracebacks too."""
+    """A plain text formatter that masks secrets, in tracebacks too.
+
+    The library's own records carry a failure's traceback (masked already) in a
+    ``traceback`` field rather than as ``exc_info``: it is written after the line.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        traceback = getattr(record, "traceback", None)
+        if isinstance(traceback, str) and traceback:
+            text = f"{text}\n{traceback.rstrip()}"
         # A failing check's traceback may quote the URL of the server it could not reach.
-        return mask_url(super().format(record))
+        return mask_secrets(text)
 
 
 @contextlib.contextmanager

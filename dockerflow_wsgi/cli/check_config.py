@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from ..config import ENVIRONMENT_VARIABLES, Config, environment_value
 from ..middleware import DockerflowMiddleware, _attribute
-from ..redact import mask_url
+from ..redact import mask_secrets
 from .application import application_context, application_options, middleware_of
 from .errors import EXIT_OK, warn
 
@@ -79,7 +79,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, (set, frozenset)):
         return ", ".join(sorted(value)) or "none"
     if isinstance(value, str):
-        return mask_url(value)
+        return mask_secrets(value)
     return _describe_object(value)
 
 
@@ -93,7 +93,7 @@ def _describe_object(value: Any) -> str:
     if url is not None:  # a SQLAlchemy Engine
         render = _attribute(url, "render_as_string")
         text = render(hide_password=True) if callable(render) else str(url)
-        return f"<{kind} {mask_url(text)}>"
+        return f"<{kind} {mask_secrets(text)}>"
     connection = _attribute(_attribute(value, "connection_pool"), "connection_kwargs")
     if isinstance(connection, Mapping):  # a redis client
         where = connection.get("path") or f"{connection.get('host')}:{connection.get('port')}"

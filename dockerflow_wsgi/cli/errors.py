@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..redact import mask_url
+from ..redact import mask_secrets
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "PROG", "CommandError", "warn"]
 
@@ -20,7 +20,7 @@ class CommandError(Exception):
 
     def __init__(self, message: str, status: int) -> None:
         # Exception texts from an application or a driver may quote a connection URL.
-        super().__init__(mask_url(message))
+        super().__init__(mask_secrets(message))
         self.status = status
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from webtest import TestApp
 
-from dockerflow_wsgi import DockerflowMiddleware, checks, signals
+from dockerflow_wsgi import DockerflowMiddleware, RequestIdLogFilter, checks, signals
 from dockerflow_wsgi.checks import heartbeat as heartbeat_module
 from dockerflow_wsgi.checks.heartbeat import Heartbeat
 from dockerflow_wsgi.checks.runner import CheckRunner
@@ -210,3 +210,151 @@ def test_threads_stay_flat_over_50_heartbeats_with_a_hung_check():
         assert gate.calls == 1
     finally:
         gate.opened.set()
+
+
+def check_records(caplog):
+    return [r for r in caplog.records if r.name == "dockerflow_wsgi.checks"]
+
+
+def test_each_message_above_ok_is_logged_once_per_run_at_its_level(caplog):
+    caplog.set_level(logging.DEBUG, logger="dockerflow_wsgi.checks")
+    found = [
+        checks.Debug("detail", id="x.D1"),
+        checks.Info("fyi", id="x.I1"),
+        checks.Warning("slow", id="x.W1"),
+        checks.CheckMessage("custom", level=35, id="x.C35"),
+        checks.Error("down"),
+        checks.CheckMessage("fine", level=0, id="x.OK"),
+        checks.Critical("gone", id="x.C1"),
+        checks.Error("ignored", id="x.SILENCED"),
+    ]
+    beat = Heartbeat(
+        lambda: [("x", lambda: found), ("quiet", list)],
+        CheckRunner(5),
+        silenced_check_ids={"x.SILENCED"},
+    )
+    beat.results()
+
+    logged = [(r.levelno, r.getMessage(), r.check, r.id) for r in check_records(caplog)]
+    assert logged == [
+        (logging.DEBUG, "detail", "x", "x.D1"),
+        (logging.INFO, "fyi", "x", "x.I1"),
+        (logging.WARNING, "slow", "x", "x.W1"),
+        (35, "custom", "x", "x.C35"),
+        (logging.ERROR, "down", "x", None),
+        (logging.CRITICAL, "gone", "x", "x.C1"),
+    ]
+
+
+def test_a_storm_or_a_cached_result_logs_the_messages_of_its_one_run(caplog):
+    caplog.set_level(logging.DEBUG, logger="dockerflow_wsgi.checks")
+    gate = Gate([checks.Warning("slow", id="g.W1")])
+    beat = Heartbeat(lambda: [("gate", gate)], CheckRunner(timeout=30), cache_ttl=60)
+    threads, _ = storm(beat.results, 20)
+    wait_until(lambda: beat.waiting == 19)
+    gate.opened.set()
+    for thread in threads:
+        thread.join(30)
+    beat.results()
+    assert [r.id for r in check_records(caplog)] == ["g.W1"]
+
+
+def test_the_log_record_of_a_check_that_raised_carries_its_masked_traceback(caplog):
+    caplog.set_level(logging.DEBUG, logger="dockerflow_wsgi.checks")
+
+    def leaky():
+        raise ConnectionError("cannot reach redis://:hunter2@cache:6379/0")
+
+    Heartbeat(lambda: [("leaky", leaky)], CheckRunner(5)).results()
+    [record] = check_records(caplog)
+    assert (record.levelno, record.check, record.id) == (
+        logging.ERROR,
+        "leaky",
+        "dockerflow.health.E101",
+    )
+    assert record.getMessage() == "ConnectionError: cannot reach redis://:***@cache:6379/0"
+    assert "Traceback" in record.traceback and "leaky" in record.traceback
+    assert "hunter2" not in record.traceback
+    assert record.exc_info is None
+
+
+def test_records_a_check_logs_carry_the_id_of_the_request_that_ran_it(caplog):
+    caplog.set_level(logging.INFO, logger="acme")
+    caplog.handler.addFilter(RequestIdLogFilter())
+
+    def chatty():
+        logging.getLogger("acme").info("pinging the search index")
+        return []
+
+    app = TestApp(DockerflowMiddleware(hello, checks=[("chatty", chatty)]))
+    app.get("/__heartbeat__", headers={"X-Request-ID": "probe-42"})
+    [record] = [r for r in caplog.records if r.name == "acme"]
+    assert record.rid == "probe-42"
+
+
+def raises(exception):
+    def check():
+        raise exception
+
+    return check
+
+
+def strict_json(body: bytes):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(body, parse_constant=refuse)
+
+
+def with_message(**attributes):
+    message = checks.Error("placeholder", id="x.E1")
+    message.__dict__.update(attributes)
+    return lambda: [message]
+
+
+class Unprintable:
+    def __str__(self):
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+def nested(depth):
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        pytest.param(raises(SystemExit(3)), id="SystemExit(3)"),
+        pytest.param(raises(SystemExit(0)), id="SystemExit(0)"),
+        pytest.param(raises(KeyboardInterrupt()), id="KeyboardInterrupt"),
+        pytest.param(with_message(id=["a", "list"]), id="id-is-a-list"),
+        pytest.param(with_message(level="error"), id="level-is-a-str"),
+        pytest.param(with_message(msg=Unprintable()), id="msg-str-raises"),
+        pytest.param(with_message(msg=nested(100_000)), id="msg-nested-100k"),
+        pytest.param(lambda: "all good", id="not-a-list"),
+    ],
+)
+def test_one_bad_check_is_E101_and_every_other_check_keeps_its_status(check):
+    app = TestApp(
+        DockerflowMiddleware(
+            hello, checks=[("bad", check), ("fine", list), ("slow", lambda: [checks.Warning("w")])]
+        )
+    )
+    response = app.get("/__heartbeat__", status=500)
+    payload = strict_json(response.body)
+    assert payload["checks"] == {"bad": "error", "fine": "ok", "slow": "warning"}
+    [message_id] = payload["details"]["bad"]["messages"]
+    assert message_id == "dockerflow.health.E101"
+    assert app.get("/__lbheartbeat__").status_int == 200
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_message_that_is_not_a_finite_number_is_served_as_strict_json(value):
+    app = TestApp(DockerflowMiddleware(hello, checks=[("odd", lambda: [checks.Warning(value)])]))
+    payload = strict_json(app.get("/__heartbeat__").body)
+    assert payload["details"]["odd"]["messages"] == {"odd.0": repr(value)}

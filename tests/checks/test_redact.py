@@ -1,12 +1,14 @@
-"""Passwords in connection URLs are masked before they reach a message, a response or a log."""
+"""Secrets are masked before any text reaches a message, a response, a log record or the CLI."""
 
 from __future__ import annotations
 
 from typing import Optional
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from dockerflow_wsgi.redact import MASK, mask_url, scrub
+from dockerflow_wsgi.redact import MASK, mask_secrets
 
 
 @pytest.mark.parametrize(
@@ -52,8 +54,8 @@ from dockerflow_wsgi.redact import MASK, mask_url, scrub
         ("Error 111 connecting to 127.0.0.1:6379.", "Error 111 connecting to 127.0.0.1:6379."),
     ],
 )
-def test_mask_url(url: str, expected: str) -> None:
-    assert mask_url(url) == expected
+def test_url_passwords_are_masked(url: str, expected: str) -> None:
+    assert mask_secrets(url) == expected
 
 
 @pytest.mark.parametrize(
@@ -88,17 +90,20 @@ def test_mask_url(url: str, expected: str) -> None:
         ("", ("s3cr3t",), ""),
     ],
 )
-def test_scrub(text: str, secrets: tuple[Optional[str], ...], expected: str) -> None:
-    assert scrub(text, *secrets) == expected
+def test_known_secrets_are_masked(
+    text: str, secrets: tuple[Optional[str], ...], expected: str
+) -> None:
+    assert mask_secrets(text, *secrets) == expected
 
 
-def test_scrub_masks_both_forms_of_a_percent_encoded_password() -> None:
+def test_both_forms_of_a_percent_encoded_password_are_masked() -> None:
     text = "postgresql://app:s3cr%40t@db/app failed for app:s3cr@t and s3cr%40t"
 
-    scrubbed = scrub(text, "s3cr%40t")
+    scrubbed = mask_secrets(text, "s3cr%40t")
 
     assert "s3cr" not in scrubbed
-    assert scrubbed.count(MASK) == 3
+    # The URL's password runs to the line's last '@': more is hidden than needed, never less.
+    assert scrubbed == f"postgresql://app:{MASK} and {MASK}"
 
 
 @pytest.mark.parametrize(
@@ -110,4 +115,124 @@ def test_scrub_masks_both_forms_of_a_percent_encoded_password() -> None:
     ],
 )
 def test_passwords_with_spaces_are_masked(url, password):
-    assert password not in mask_url(url)
+    assert password not in mask_secrets(url)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Query parameters that drivers read as passwords (psycopg, PyMySQL, redis-py).
+        (
+            "postgresql://app@db/app?password=s3cr3t",
+            "postgresql://app@db/app?password=***",
+        ),
+        (
+            "mysql+pymysql://root@db/test?charset=utf8&passwd=s3cr3t&ssl=1",
+            "mysql+pymysql://root@db/test?charset=utf8&passwd=***&ssl=1",
+        ),
+        ("redis://cache/0?password=s3cr3t#frag", "redis://cache/0?password=***#frag"),
+        # Every name of the contract, any case.
+        *[
+            (
+                f"https://api.example.com/v1?{name}=s3cr3t&x=1",
+                f"https://api.example.com/v1?{name}=***&x=1",
+            )
+            for name in (
+                "password",
+                "passwd",
+                "pwd",
+                "pass",
+                "secret",
+                "token",
+                "access_token",
+                "api_key",
+                "apikey",
+                "auth",
+                "PASSWORD",
+                "Api_Key",
+            )
+        ],
+        # libpq's key=value strings, quoted or not.
+        ("host=db password=s3cr3t user=app", "host=db password=*** user=app"),
+        ("host=db password='s3 cr3t' user=app", "host=db password=*** user=app"),
+        # A longer name is another parameter; an empty value has nothing to hide.
+        ("db_password=visible&tokens=visible", "db_password=visible&tokens=visible"),
+        ("password=&x=1", "password=&x=1"),
+        # A raw '@' inside a password: redis-py reads up to the authority's last '@'.
+        ("redis://:hun@ter2@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("redis://default:a@b@c@cache/0", "redis://default:***@cache/0"),
+        # ...and a user name holding one, as SQLAlchemy reads it.
+        ("postgresql://app@corp:s3cr3t@db/app", "postgresql://app@corp:***@db/app"),
+        # A password in the query that holds an '@': masked whole, never half.
+        ("redis://cache:6379/0?password=pa55@word", "redis://cache:***"),
+    ],
+)
+def test_secret_parameters_and_raw_at_signs_are_masked(text: str, expected: str) -> None:
+    assert mask_secrets(text) == expected
+
+
+def test_text_is_masked_before_it_is_cut() -> None:
+    text = "cannot reach postgresql://app:" + "s" * 200 + "@db/app"
+
+    cut = mask_secrets(text, limit=40)
+
+    assert len(cut) == 40
+    assert "s" * 3 not in cut.split("postgresql")[1]
+    assert cut.startswith("cannot reach postgresql://app:***@db/app"[:37])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 200_000 + "@",
+        "redis://u:" + "a" * 200_000 + "@",
+        "x://" * 50_000 + "@",
+        "a=b&" * 50_000 + "@",
+        "redis://:" + "://" * 50_000 + "@",
+        "a://b:" * 40_000 + "@",
+        "password=" * 50_000,
+    ],
+)
+def test_masking_stays_linear_on_hostile_text(text: str) -> None:
+    # A quadratic regex would take minutes here; each of these takes milliseconds.
+    assert isinstance(mask_secrets(text), str)
+
+
+_SECRET = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters=":/"),
+    min_size=8,
+    max_size=40,
+).filter(lambda secret: "://" not in secret)
+_AROUND = st.text(max_size=60)
+
+
+@given(password=_SECRET, before=_AROUND, after=_AROUND, limit=st.integers(10, 120))
+def test_a_url_password_never_survives_masking_or_cutting(password, before, after, limit):
+    url = f"redis://default:{password}@cache.internal:6379/0"
+    parts = [password, *(part for part in password.split("@") if len(part) >= 4)]
+    assume(
+        not any(
+            part in f"{before} redis://default:@cache.internal:6379/0 {after}" for part in parts
+        )
+    )
+    text = f"{before} {url} {after}"
+
+    for masked in (mask_secrets(text), mask_secrets(text, limit=limit)):
+        # Nor either side of an '@' in it.
+        assert not [part for part in parts if part in masked]
+
+
+@given(
+    value=st.text(
+        alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="&#"),
+        min_size=8,
+        max_size=40,
+    ),
+    name=st.sampled_from(["password", "passwd", "pwd", "pass", "secret", "token", "auth"]),
+    before=_AROUND,
+)
+def test_a_secret_query_value_never_survives_masking(value, name, before):
+    assume(value not in before)
+    text = f"{before} https://h/p?x=1&{name}={value}&y=2"
+
+    assert value not in mask_secrets(text)

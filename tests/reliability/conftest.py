@@ -16,6 +16,7 @@ import pytest
 from harness import REPO, TALLY, VERSION, Gunicorn, server_environment, tally
 from services import (  # noqa: F401 - fixtures, re-exported for pytest
     _unused_port,
+    mariadb_url,
     postgres_url,
     postgresql_server,
     redis_server,

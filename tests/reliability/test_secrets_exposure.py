@@ -163,3 +163,61 @@ def test_heartbeat_details_off_answers_only_the_status_and_logs_the_details(
     assert E004 in logged_details["check_redis_connected"]["messages"]
     assert json.loads(logged["Fields"]["checks"])["check_database_connected"] == "error"
     assert leaks(server.stdout_lines()) == []
+
+
+AT_PASSWORD = "at-Pa55@word-3b8d"
+QUERY_PASSWORD = "query-Pa55word-5e0a"
+
+
+def half_leaks(texts: Iterable[str], secret: str) -> list[str]:
+    """Texts holding ``secret`` or either side of its '@', if it has one."""
+    parts = [secret, *(part for part in secret.split("@") if len(part) >= 6)]
+    return [text for text in texts if any(part in text for part in parts)]
+
+
+@pytest.mark.parametrize(
+    ("database_url", "redis_url"),
+    [
+        pytest.param(
+            "postgresql+psycopg://app@127.0.0.1:{port}/app?sslmode=disable&password={query}",
+            "redis://:{at}@127.0.0.1:{port}/0",
+            id="postgresql-query-and-redis-raw-at",
+        ),
+        pytest.param(
+            # The real MariaDB: root has no password here, so the one given is rejected.
+            "mysql+pymysql://root@127.0.0.1:3306/test?passwd={query}",
+            "redis://127.0.0.1:{port}/0?password={at}",
+            id="mariadb-passwd-and-redis-query",
+        ),
+    ],
+)
+def test_passwords_in_query_strings_or_holding_an_at_are_never_shown(
+    serve: Any, mariadb_url: str, database_url: str, redis_url: str
+) -> None:
+    urls = {
+        "DATABASE_URL": database_url.format(port=unused_port(), query=QUERY_PASSWORD),
+        "REDIS_URL": redis_url.format(port=unused_port(), at=AT_PASSWORD),
+    }
+    server = serve("query-secrets", **urls)
+    client = Client(server.port)
+    heartbeat = client.request("GET", "/__heartbeat__", {"X-Request-ID": "query-secrets-1"})
+    client.close()
+    assert heartbeat.status == 500
+    details = heartbeat.json()["details"]
+    assert list(details["check_database_connected"]["messages"]) == [E008]
+    assert "***" in details["check_database_connected"]["messages"][E008]
+
+    commands = [
+        cli(server, "heartbeat", "--json", "--app", "served_app:app"),
+        cli(server, "heartbeat", "--app", "served_app:app", "--verbose"),
+        cli(server, "check-config", "--app", "served_app:app"),
+        cli(server, "check-config"),
+    ]
+    assert [command.returncode for command in commands] == [1, 1, 0, 0]
+    assert server.stop() == 0
+    lines = server.stdout_lines()
+    assert log_problems(lines) == []
+    texts = [*lines, server.stderr_text(), *answer_texts(heartbeat)]
+    texts += [command.stdout + command.stderr for command in commands]
+    assert half_leaks(texts, QUERY_PASSWORD) == []
+    assert half_leaks(texts, AT_PASSWORD) == []

@@ -1,0 +1,123 @@
+"""The check boundary: whatever a check does, what crosses it is a list of clean messages.
+
+A check is the application's code, or a plugin's, run for a public endpoint. Nothing it does
+may reach the request: an exception of any kind (``SystemExit`` and ``KeyboardInterrupt``
+included, which would otherwise end a server's worker), a result of the wrong shape, a message
+whose text cannot be made or holds a password, a value JSON cannot carry. Each of those
+becomes an E101 Error for that check alone, and every text that crosses is masked and bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .. import health
+from ..redact import describe_exception, mask_secrets, masked_traceback
+from .messages import CheckMessage, Error
+from .registry import Check
+
+__all__ = ["MAX_MESSAGE_LENGTH", "CheckFailure", "evaluate"]
+
+#: Characters of a message's text (or an exception's) that a heartbeat shows.
+MAX_MESSAGE_LENGTH = 1000
+
+# How much of a result that is not a list of messages is quoted in the E101 message.
+_QUOTED_RESULT_LENGTH = 80
+
+
+class CheckFailure(Error):
+    """E101: the check raised, or returned something that is not a list of valid messages.
+
+    :param traceback: the masked traceback of the exception the check raised, if any; it is
+        logged with the message, never served.
+    """
+
+    def __init__(self, msg: str, *, traceback: Optional[str] = None) -> None:
+        super().__init__(
+            msg,
+            hint="the check raised an exception or returned an invalid result; see the log",
+            id=health.ERROR_CHECK_FAILED,
+        )
+        self.traceback = traceback
+
+
+def evaluate(check: Check) -> list[CheckMessage]:
+    """Call ``check`` and return its messages, clean; never raises, whatever the check does."""
+    try:
+        try:
+            result = check()
+        except BaseException as exc:
+            return [
+                CheckFailure(
+                    describe_exception(exc, limit=MAX_MESSAGE_LENGTH),
+                    traceback=masked_traceback(exc),
+                )
+            ]
+        return _validated(result)
+    except BaseException as exc:
+        # Inspecting what the check returned raised: a hostile __eq__, __len__, __class__...
+        return [
+            CheckFailure(
+                "the check's result could not be inspected: "
+                + describe_exception(exc, limit=MAX_MESSAGE_LENGTH)
+            )
+        ]
+
+
+def _validated(result: Any) -> list[CheckMessage]:
+    if result is None:
+        return []
+    if not isinstance(result, (list, tuple)):
+        return [CheckFailure(f"the check returned {_quoted(result)}, not a list of messages")]
+    clean = []
+    for position, message in enumerate(result):
+        made, problem = _clean(message)
+        if made is None:
+            return [CheckFailure(f"message {position} of the check's result {problem}")]
+        clean.append(made)
+    return clean
+
+
+def _clean(message: Any) -> tuple[Optional[CheckMessage], str]:
+    """A plain copy of ``message`` with its text masked and bounded, or why there is none."""
+    if not isinstance(message, CheckMessage):
+        return None, f"is {_quoted(message)}, not a CheckMessage"
+    level = message.level
+    if not isinstance(level, int) or isinstance(level, bool):
+        return None, f"has the level {_quoted(level)}, not an int such as checks.ERROR"
+    ident = message.id
+    if ident is not None and not isinstance(ident, str):
+        return None, f"has the id {_quoted(ident)}, not a str or None"
+    text = _text(message.msg)
+    if text is None:
+        return None, f"has a msg of type {type(message.msg).__name__} that cannot be made text"
+    hint = message.hint
+    return (
+        CheckMessage(
+            mask_secrets(text, limit=MAX_MESSAGE_LENGTH),
+            level=int(level),
+            hint=mask_secrets(str.__str__(hint)) if isinstance(hint, str) else None,
+            id=None if ident is None else mask_secrets(str.__str__(ident)),
+        ),
+        "",
+    )
+
+
+def _text(msg: Any) -> Optional[str]:
+    """``msg`` as text (so a float NaN becomes the word, never a bare ``NaN`` in JSON)."""
+    if type(msg) is str:
+        return msg
+    try:
+        text = str(msg)
+    except BaseException:
+        return None
+    return str.__str__(text) if isinstance(text, str) else None
+
+
+def _quoted(value: Any) -> str:
+    """A short, masked description of a value the check should not have given."""
+    try:
+        text = repr(value)
+    except BaseException:
+        return f"a {type(value).__name__} that cannot be shown"
+    return mask_secrets(text, limit=_QUOTED_RESULT_LENGTH)

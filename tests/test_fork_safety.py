@@ -1,0 +1,166 @@
+"""After a fork, a process starts fresh: its own request ids, check calls, heartbeat and locks.
+
+Each test forks twice over: with ``os.fork`` (gunicorn, multiprocessing), which runs Python's
+fork hooks, and with libc's ``fork`` called straight through ``ctypes``, which runs none, as
+uWSGI's master does when it forks its workers without ``lazy-apps``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import signal
+import threading
+import time
+from typing import Any, Callable
+
+import pytest
+
+from dockerflow_wsgi import checks
+from dockerflow_wsgi.checks.heartbeat import Heartbeat
+from dockerflow_wsgi.checks.runner import CheckRunner
+from dockerflow_wsgi.request_id import ID_BATCH_SIZE, generate_request_id
+
+# PyDLL keeps the GIL during the call, as a C server that forks from Python code does.
+_libc_fork = ctypes.PyDLL(None).fork
+_libc_fork.restype = ctypes.c_int
+
+FORKS = {"os.fork": os.fork, "libc fork": _libc_fork}
+
+CHILD_TIMEOUT = 20.0
+
+
+@pytest.fixture(params=sorted(FORKS))
+def fork(request: pytest.FixtureRequest) -> Callable[[], int]:
+    return FORKS[request.param]
+
+
+def in_child(fork: Callable[[], int], work: Callable[[], Any]) -> Any:
+    """Run ``work`` in a child made by ``fork`` and return its (JSON) result.
+
+    A child that does not answer within ``CHILD_TIMEOUT`` is killed and fails the test: a
+    regression here is a process waiting forever.
+    """
+    read_end, write_end = os.pipe()
+    pid = fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which never returns to pytest
+        try:
+            os.close(read_end)
+            try:
+                outcome = {"value": work()}
+            except BaseException as exc:
+                outcome = {"error": repr(exc)}
+            os.write(write_end, json.dumps(outcome).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    chunks = []
+    deadline = time.monotonic() + CHILD_TIMEOUT
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([read_end], [], [], max(remaining, 0))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                pytest.fail(f"the child did not finish within {CHILD_TIMEOUT:g} s")
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    outcome = json.loads(b"".join(chunks))
+    assert "error" not in outcome, outcome["error"]
+    return outcome["value"]
+
+
+def test_a_child_never_hands_out_an_id_its_parent_made(fork):
+    generate_request_id()  # the parent now holds a batch with unused ids
+
+    in_the_child = in_child(fork, lambda: [generate_request_id() for _ in range(ID_BATCH_SIZE)])
+    in_the_parent = [generate_request_id() for _ in range(ID_BATCH_SIZE)]
+
+    assert len(set(in_the_child)) == ID_BATCH_SIZE
+    assert not set(in_the_child) & set(in_the_parent)
+
+
+class ParentOnlyGate:
+    """A check that blocks while it runs in the process that made it, and passes elsewhere."""
+
+    def __init__(self) -> None:
+        self.parent = os.getpid()
+        self.running = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self) -> list[checks.CheckMessage]:
+        if os.getpid() == self.parent:
+            self.running.set()
+            self.release.wait(30)
+        return []
+
+
+def test_a_heartbeat_running_in_the_parent_is_not_waited_for_in_the_child(fork):
+    gate = ParentOnlyGate()
+    beat = Heartbeat(lambda: [("gate", gate)], CheckRunner(timeout=5), cache_ttl=60)
+    parent_run = threading.Thread(target=beat.results)
+    parent_run.start()
+    try:
+        assert gate.running.wait(10)
+
+        statuses = in_child(fork, lambda: beat.results().statuses)
+
+        # Not E102 after the timeout, and not a wait on the parent's run with no end at all.
+        assert statuses == {"gate": "ok"}
+    finally:
+        gate.release.set()
+        parent_run.join(10)
+
+
+def test_a_check_call_running_in_the_parent_is_not_reported_as_stuck_in_the_child(fork):
+    gate = ParentOnlyGate()
+    runner = CheckRunner(timeout=0.05)
+    try:
+        assert runner.run([("gate", gate)]).statuses == {"gate": "error"}
+        assert gate.running.is_set()
+        runner.timeout = 5
+
+        statuses = in_child(fork, lambda: runner.run([("gate", gate)]).statuses)
+
+        assert statuses == {"gate": "ok"}
+    finally:
+        gate.release.set()
+
+
+def test_a_cached_result_of_the_parent_is_not_served_in_the_child(fork):
+    parent = os.getpid()
+
+    def only_the_parent_fails() -> list[checks.CheckMessage]:
+        return [checks.Error("parent", id="x.E1")] if os.getpid() == parent else []
+
+    beat = Heartbeat(lambda: [("c", only_the_parent_fails)], CheckRunner(timeout=5), cache_ttl=60)
+    assert beat.results().statuses == {"c": "error"}
+
+    assert in_child(fork, lambda: beat.results().statuses) == {"c": "ok"}
+
+
+def held_locks(beat: Heartbeat) -> list[Any]:
+    """Every lock a heartbeat run takes, each of which a parent's thread may hold at a fork."""
+    return [beat._lock, beat.runner._lock, beat.runner.pool._lock]
+
+
+def test_locks_held_in_the_parent_at_the_fork_do_not_block_the_child(fork):
+    beat = Heartbeat(lambda: [("fine", list)], CheckRunner(timeout=5))
+    assert beat.results().statuses == {"fine": "ok"}
+    locks = held_locks(beat)
+    for lock in locks:
+        lock.acquire()
+    try:
+        statuses = in_child(fork, lambda: beat.results().statuses)
+    finally:
+        for lock in locks:
+            lock.release()
+
+    assert statuses == {"fine": "ok"}
