@@ -1,8 +1,14 @@
 """After a fork, a process starts fresh: its own request ids, check calls, heartbeat and locks.
 
-Each test forks twice over: with ``os.fork`` (gunicorn, multiprocessing), which runs Python's
-fork hooks, and with libc's ``fork`` called straight through ``ctypes``, which runs none, as
-uWSGI's master does when it forks its workers without ``lazy-apps``.
+Each scenario forks twice over: with ``os.fork`` (gunicorn, multiprocessing), which runs
+Python's fork hooks, and with libc's ``fork`` called straight through ``ctypes``, which runs
+none, as uWSGI's master does when it forks its workers without ``lazy-apps``.
+
+A fork from C resets nothing of the interpreter, so a lock that any other thread held at that
+moment (one of ``threading``'s own, say) stays held in the child. The libc scenarios therefore run
+in a fresh interpreter, whose only threads are the scenario's own, as in a uWSGI master: in the
+test process, threads left by earlier tests would make them fail now and then for that reason
+alone.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ import json
 import os
 import select
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -27,14 +36,30 @@ from dockerflow_wsgi.request_id import ID_BATCH_SIZE, generate_request_id
 _libc_fork = ctypes.PyDLL(None).fork
 _libc_fork.restype = ctypes.c_int
 
-FORKS = {"os.fork": os.fork, "libc fork": _libc_fork}
-
 CHILD_TIMEOUT = 20.0
+HERE = Path(__file__).resolve().parent
+
+Scenario = Callable[[Callable[[], int]], None]
 
 
-@pytest.fixture(params=sorted(FORKS))
-def fork(request: pytest.FixtureRequest) -> Callable[[], int]:
-    return FORKS[request.param]
+def in_a_fresh_interpreter(scenario: Scenario) -> None:
+    """Run ``scenario`` with libc's fork in a new Python process; fail with what it said."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(HERE)!r}); import {__name__} as module; "
+        f"module.{scenario.__name__}(module._libc_fork)"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=4 * CHILD_TIMEOUT
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+
+@pytest.fixture(params=["os.fork", "libc fork"])
+def forked(request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
+    """``forked(scenario)``: run a scenario with one kind of fork."""
+    if request.param == "os.fork":
+        return lambda scenario: scenario(os.fork)
+    return in_a_fresh_interpreter
 
 
 def in_child(fork: Callable[[], int], work: Callable[[], Any]) -> Any:
@@ -56,7 +81,7 @@ def in_child(fork: Callable[[], int], work: Callable[[], Any]) -> Any:
         finally:
             os._exit(0)
     os.close(write_end)
-    chunks = []
+    chunks: list[bytes] = []
     deadline = time.monotonic() + CHILD_TIMEOUT
     try:
         while True:
@@ -64,7 +89,7 @@ def in_child(fork: Callable[[], int], work: Callable[[], Any]) -> Any:
             ready, _, _ = select.select([read_end], [], [], max(remaining, 0))
             if not ready:
                 os.kill(pid, signal.SIGKILL)
-                pytest.fail(f"the child did not finish within {CHILD_TIMEOUT:g} s")
+                raise AssertionError(f"the child did not finish within {CHILD_TIMEOUT:g} s")
             chunk = os.read(read_end, 65536)
             if not chunk:
                 break
@@ -77,7 +102,7 @@ def in_child(fork: Callable[[], int], work: Callable[[], Any]) -> Any:
     return outcome["value"]
 
 
-def test_a_child_never_hands_out_an_id_its_parent_made(fork):
+def scenario_a_child_never_hands_out_an_id_its_parent_made(fork: Callable[[], int]) -> None:
     generate_request_id()  # the parent now holds a batch with unused ids
 
     in_the_child = in_child(fork, lambda: [generate_request_id() for _ in range(ID_BATCH_SIZE)])
@@ -102,7 +127,9 @@ class ParentOnlyGate:
         return []
 
 
-def test_a_heartbeat_running_in_the_parent_is_not_waited_for_in_the_child(fork):
+def scenario_a_heartbeat_running_in_the_parent_is_not_waited_for_in_the_child(
+    fork: Callable[[], int],
+) -> None:
     gate = ParentOnlyGate()
     beat = Heartbeat(lambda: [("gate", gate)], CheckRunner(timeout=5), cache_ttl=60)
     parent_run = threading.Thread(target=beat.results)
@@ -119,7 +146,9 @@ def test_a_heartbeat_running_in_the_parent_is_not_waited_for_in_the_child(fork):
         parent_run.join(10)
 
 
-def test_a_check_call_running_in_the_parent_is_not_reported_as_stuck_in_the_child(fork):
+def scenario_a_check_call_running_in_the_parent_is_not_reported_as_stuck_in_the_child(
+    fork: Callable[[], int],
+) -> None:
     gate = ParentOnlyGate()
     runner = CheckRunner(timeout=0.05)
     try:
@@ -134,7 +163,9 @@ def test_a_check_call_running_in_the_parent_is_not_reported_as_stuck_in_the_chil
         gate.release.set()
 
 
-def test_a_cached_result_of_the_parent_is_not_served_in_the_child(fork):
+def scenario_a_cached_result_of_the_parent_is_not_served_in_the_child(
+    fork: Callable[[], int],
+) -> None:
     parent = os.getpid()
 
     def only_the_parent_fails() -> list[checks.CheckMessage]:
@@ -151,7 +182,9 @@ def held_locks(beat: Heartbeat) -> list[Any]:
     return [beat._lock, beat.runner._lock, beat.runner.pool._lock]
 
 
-def test_locks_held_in_the_parent_at_the_fork_do_not_block_the_child(fork):
+def scenario_locks_held_in_the_parent_at_the_fork_do_not_block_the_child(
+    fork: Callable[[], int],
+) -> None:
     beat = Heartbeat(lambda: [("fine", list)], CheckRunner(timeout=5))
     assert beat.results().statuses == {"fine": "ok"}
     locks = held_locks(beat)
@@ -164,3 +197,23 @@ def test_locks_held_in_the_parent_at_the_fork_do_not_block_the_child(fork):
             lock.release()
 
     assert statuses == {"fine": "ok"}
+
+
+def test_a_child_never_hands_out_an_id_its_parent_made(forked):
+    forked(scenario_a_child_never_hands_out_an_id_its_parent_made)
+
+
+def test_a_heartbeat_running_in_the_parent_is_not_waited_for_in_the_child(forked):
+    forked(scenario_a_heartbeat_running_in_the_parent_is_not_waited_for_in_the_child)
+
+
+def test_a_check_call_running_in_the_parent_is_not_reported_as_stuck_in_the_child(forked):
+    forked(scenario_a_check_call_running_in_the_parent_is_not_reported_as_stuck_in_the_child)
+
+
+def test_a_cached_result_of_the_parent_is_not_served_in_the_child(forked):
+    forked(scenario_a_cached_result_of_the_parent_is_not_served_in_the_child)
+
+
+def test_locks_held_in_the_parent_at_the_fork_do_not_block_the_child(forked):
+    forked(scenario_locks_held_in_the_parent_at_the_fork_do_not_block_the_child)

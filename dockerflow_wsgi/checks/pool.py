@@ -8,6 +8,7 @@ work needs one and stay for reuse, up to ``max_workers``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import queue
 import threading
@@ -71,12 +72,18 @@ class DaemonThreadPool(ProcessLocal):
     def _work(work: queue.SimpleQueue[Any], idle: threading.Semaphore) -> None:
         while True:
             future, fn, args = work.get()
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = fn(*args)
-                except BaseException as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
+            if not future.set_running_or_notify_cancel():
+                idle.release()
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:
+                settle = functools.partial(future.set_exception, exc)
+            else:
+                settle = functools.partial(future.set_result, result)
             del future, fn, args
+            # Idle before the future is done: whoever it wakes may submit more work at once,
+            # which this thread then takes instead of a new one being started.
             idle.release()
+            settle()
+            del settle

@@ -146,7 +146,8 @@ class CheckRunner(ProcessLocal):
             for name, check in checks:
                 key = (name, id(check))
                 call = self._in_flight.get(key)
-                if call is None:
+                # A finished call is forgotten by its done-callback, which may not have run yet.
+                if call is None or call.future.done():
                     context = contextvars.copy_context()
                     future = self.pool.submit(context.run, evaluate, check)
                     call = _Call(future, now, now + timeout)

@@ -258,3 +258,18 @@ def test_a_check_raising_system_exit_in_the_pool_is_E101_and_the_pool_lives_on()
         assert results.statuses == {"exits": "error", "fine": "ok"}
         assert results.details["exits"]["messages"] == {"dockerflow.health.E101": "SystemExit: 3"}
     assert runner.pool.thread_count <= 2
+
+
+def test_a_finished_call_is_never_reused_even_before_it_is_forgotten(monkeypatch):
+    counted = []
+
+    def counts():
+        counted.append(1)
+        return []
+
+    runner = CheckRunner(timeout=10)
+    # The done-callback that forgets a call runs after the waiting run wakes up; here, never.
+    monkeypatch.setattr(runner, "_forget", lambda *args: None)
+    for _ in range(5):
+        assert runner.run([("counts", counts)]).statuses == {"counts": "ok"}
+    assert len(counted) == 5

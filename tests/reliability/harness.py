@@ -1,4 +1,5 @@
-"""Serving ``served_app`` under gunicorn, driving it with keep-alive clients, reading its log.
+"""Serving ``served_app`` (or ``fork_app``) under gunicorn or uWSGI, driving it with keep-alive
+clients, reading its log.
 
 Shared by the reliability tests and by ``soak.py``. Nothing here asserts: it starts and stops
 servers, sends requests and parses log lines, and the callers decide what must hold.
@@ -26,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 EXAMPLE_APP = REPO / "example_app"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+UWSGI = Path(sys.executable).parent / "uwsgi"
 DOCKERFLOW_CLI = Path(sys.executable).parent / "dockerflow-wsgi"
 HOST = "127.0.0.1"
 
@@ -212,26 +214,31 @@ def fetch(port: int, method: str, path: str, **headers: str) -> Answer:
         client.close()
 
 
-# -- gunicorn ------------------------------------------------------------------------------------
+# -- servers -------------------------------------------------------------------------------------
 
 
-class Gunicorn:
-    """gunicorn, configured by ``example_app/gunicorn.conf.py``, serving ``served_app:app``.
+class Server:
+    """A WSGI server serving ``app`` (a ``module:attribute`` of this directory).
 
     Bound to a free loopback port, in its own session (so that it and its workers can be
-    killed together), with stdout and stderr in files of ``workdir``.
+    killed together), with stdout and stderr in files of ``workdir``. A subclass gives the
+    command line and says when every worker is ready.
     """
+
+    name = "server"
 
     def __init__(
         self,
         workdir: Path,
         environ: Mapping[str, str],
         *,
+        app: str = "served_app:app",
         workers: int = 1,
         threads: int = 8,
     ) -> None:
         self.workdir = workdir
         self.environ = dict(environ)
+        self.app = app
         self.workers = workers
         self.threads = threads
         self.port = unused_port()
@@ -243,23 +250,11 @@ class Gunicorn:
 
     @property
     def command(self) -> list[str]:
-        return [
-            str(GUNICORN),
-            "--config",
-            str(EXAMPLE_APP / "gunicorn.conf.py"),
-            "--chdir",
-            str(HERE),
-            "--bind",
-            f"{HOST}:{self.port}",
-            "--workers",
-            str(self.workers),
-            "--threads",
-            str(self.threads),
-            # Clients pause between phases of a test; their connections must outlive that.
-            "--keep-alive",
-            "60",
-            "served_app:app",
-        ]
+        raise NotImplementedError
+
+    def workers_ready(self) -> bool:
+        """Whether the server's log says that every worker is serving."""
+        raise NotImplementedError
 
     def start(self) -> None:
         """Start, then wait until every worker has booted and one answers a probe."""
@@ -278,7 +273,7 @@ class Gunicorn:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"gunicorn exited with {self.process.returncode} while starting:\n"
+                    f"{self.name} exited with {self.process.returncode} while starting:\n"
                     + self.stderr_text()[-3000:]
                 )
             if not answered:
@@ -290,12 +285,12 @@ class Gunicorn:
                     ).status == 200
                 except OSError:
                     pass
-            if answered and self.stderr_text().count("Booting worker") >= self.workers:
+            if answered and self.workers_ready():
                 return
             time.sleep(0.1)
         self.kill()
         raise RuntimeError(
-            f"gunicorn not ready within {STARTUP_TIMEOUT:g} s:\n" + self.stderr_text()[-3000:]
+            f"{self.name} not ready within {STARTUP_TIMEOUT:g} s:\n" + self.stderr_text()[-3000:]
         )
 
     def stop(self) -> int:
@@ -308,15 +303,28 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 self.kill()
                 raise RuntimeError(
-                    f"gunicorn did not stop within {SHUTDOWN_TIMEOUT:g} s of SIGTERM"
+                    f"{self.name} did not stop within {SHUTDOWN_TIMEOUT:g} s of SIGTERM"
                 ) from None
         return self.process.returncode
 
     def kill(self) -> None:
-        """Kill gunicorn and its workers (its session), if it still runs."""
+        """Kill the server and its workers (its session), if it still runs."""
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+    def running(self) -> bool:
+        """Whether the process started (gunicorn's or uWSGI's master) still runs."""
+        return self.process is not None and self.process.poll() is None
+
+    def worker_pids(self) -> set[int]:
+        """The processes the master has now: its workers."""
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return {int(pid) for pid in children.read_text(encoding="ascii").split()}
+        except FileNotFoundError:
+            return set()
 
     def stdout_lines(self) -> list[str]:
         return self.stdout_path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -350,6 +358,122 @@ class Gunicorn:
         answer = fetch(self.port, "GET", "/_reliability/stats", **{"X-Request-ID": request_id})
         assert answer.status == 200, answer
         return answer.json()
+
+
+class Gunicorn(Server):
+    """gunicorn, configured by ``example_app/gunicorn.conf.py`` (gthread workers by default).
+
+    ``worker_class`` replaces the config file's; ``sync`` needs ``threads=1``, as gunicorn
+    runs gthread workers for any more. ``preload`` imports the app once, in the master, and
+    forks the workers from it.
+    """
+
+    name = "gunicorn"
+
+    def __init__(
+        self,
+        workdir: Path,
+        environ: Mapping[str, str],
+        *,
+        app: str = "served_app:app",
+        workers: int = 1,
+        threads: int = 8,
+        worker_class: Optional[str] = None,
+        preload: bool = False,
+    ) -> None:
+        if worker_class == "sync" and threads != 1:
+            raise ValueError("gunicorn runs gthread workers for more than one thread")
+        super().__init__(workdir, environ, app=app, workers=workers, threads=threads)
+        self.worker_class = worker_class
+        self.preload = preload
+
+    @property
+    def command(self) -> list[str]:
+        options = [
+            "--config",
+            str(EXAMPLE_APP / "gunicorn.conf.py"),
+            "--chdir",
+            str(HERE),
+            "--bind",
+            f"{HOST}:{self.port}",
+            "--workers",
+            str(self.workers),
+            "--threads",
+            str(self.threads),
+            # Clients pause between phases of a test; their connections must outlive that.
+            "--keep-alive",
+            "60",
+        ]
+        if self.worker_class is not None:
+            options += ["--worker-class", self.worker_class]
+        if self.preload:
+            options.append("--preload")
+        return [str(GUNICORN), *options, self.app]
+
+    def workers_ready(self) -> bool:
+        return self.stderr_text().count("Booting worker") >= self.workers
+
+
+class Uwsgi(Server):
+    """uWSGI with the settings of ``example_app/uwsgi.ini`` that matter here.
+
+    An HTTP socket, a master, ``workers`` processes of ``threads`` threads with Python
+    threads enabled, a graceful stop on SIGTERM. With ``lazy_apps`` (the example's setting)
+    each worker imports the app itself; without it the master imports it once and forks the
+    workers from it, in C, where Python's fork hooks never run.
+    """
+
+    name = "uwsgi"
+
+    def __init__(
+        self,
+        workdir: Path,
+        environ: Mapping[str, str],
+        *,
+        app: str = "served_app:app",
+        workers: int = 1,
+        threads: int = 4,
+        lazy_apps: bool = True,
+    ) -> None:
+        super().__init__(workdir, environ, app=app, workers=workers, threads=threads)
+        self.lazy_apps = lazy_apps
+
+    @property
+    def command(self) -> list[str]:
+        options = [
+            "--strict",
+            "--http-socket",
+            f"{HOST}:{self.port}",
+            "--chdir",
+            str(HERE),
+            "--module",
+            self.app,
+            "--need-app",
+            "--master",
+            "--processes",
+            str(self.workers),
+            "--threads",
+            str(self.threads),
+            "--enable-threads",
+            "--single-interpreter",
+            "--die-on-term",
+            "--hook-master-start",
+            "unix_signal:15 gracefully_kill_them_all",
+            "--disable-logging",
+        ]
+        if self.lazy_apps:
+            options.append("--lazy-apps")
+        return [str(UWSGI), *options]
+
+    def workers_ready(self) -> bool:
+        # uWSGI 2.0 ignores a graceful stop while a worker still imports the app: the test
+        # waits until each one that imports it has.
+        log = self.stderr_text()
+        imports = self.workers if self.lazy_apps else 1
+        return (
+            log.count("spawned uWSGI worker") >= self.workers
+            and log.count("WSGI app 0 (mountpoint='') ready in") >= imports
+        )
 
 
 # -- the log -------------------------------------------------------------------------------------

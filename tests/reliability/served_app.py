@@ -1,12 +1,13 @@
-"""The example service as the reliability suite serves it: ``gunicorn ... served_app:app``.
+"""The example service as the reliability suite serves it: ``served_app:app`` under a server.
 
 It is ``example_app``'s own application (its routes, its mozlog logging, its Dockerflow
 options from the environment), plus what the tests need to see inside the worker. Each
-addition is switched on by a variable the test sets on the gunicorn process:
+addition is switched on by a variable the test sets on the server process:
 
 ``RELIABILITY_PROBES=1``
     ``GET /_reliability/stats``: this worker's pid, threads, open file descriptors (SQLite
-    files apart), the runs of each test check, and what the raw routes saw, per request id.
+    files apart), the runs of each test check, what the raw routes saw, per request id, and
+    the file of the ``dockerflow_wsgi`` it imported (the code under test, or another).
     Also registers ``counted``, a healthy check that counts its runs.
 ``RELIABILITY_RAW_ROUTES=1``
     Bare WSGI routes between the middleware and Flask, so that what they raise reaches
@@ -19,6 +20,13 @@ addition is switched on by a variable the test sets on the gunicorn process:
 ``RELIABILITY_FAULTY_CHECKS=1``
     Checks that hang forever (``hang``), raise (``fire``), return a string (``not_a_list``)
     or a list of things that are not messages (``not_messages``).
+``RELIABILITY_HUNG_CHECK=1``
+    Only ``hang``. It logs ``Check hang started`` each time it starts, so its runs can be
+    counted per worker from the log.
+``RELIABILITY_EXITING_CHECKS=exit_3,exit_0,interrupt``
+    Checks that raise what ends a process when it reaches the server: ``SystemExit(3)``
+    (gunicorn's "worker failed to boot" code), ``SystemExit(0)`` and ``KeyboardInterrupt``;
+    each name listed registers that check.
 ``RELIABILITY_LEAKY_CHECK=1``
     A check ``replica`` that raises an exception quoting ``DATABASE_URL`` and ``REDIS_URL``,
     passwords included, as a driver's or a client library's error may.
@@ -28,18 +36,22 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
+import dockerflow_wsgi
 from dockerflow_wsgi import checks
 from dockerflow_wsgi.middleware import find_middleware
 from example_app.app import app
 
 STATS_PATH = "/_reliability/stats"
 FIRE_MESSAGE = "the disk is on fire"
+
+logger = logging.getLogger("served_app")
 
 _lock = threading.Lock()
 #: Per request id: what the raw routes' bodies saw (chunks produced, close() calls).
@@ -133,6 +145,7 @@ def _stats() -> dict[str, Any]:
             "check_runs": dict(_check_runs),
             "storm_waiters": _storm_waiters,
             "raw": {request_id: dict(events) for request_id, events in _raw_events.items()},
+            "library": dockerflow_wsgi.__file__,
         }
 
 
@@ -174,13 +187,17 @@ if _enabled("RELIABILITY_STORM"):
         return []
 
 
-if _enabled("RELIABILITY_FAULTY_CHECKS"):
+def hang() -> list[checks.CheckMessage]:
+    _count_run("hang")
+    logger.info("Check hang started")
+    threading.Event().wait()
+    return []
 
-    @checks.register
-    def hang() -> list[checks.CheckMessage]:
-        _count_run("hang")
-        threading.Event().wait()
-        return []
+
+if _enabled("RELIABILITY_FAULTY_CHECKS") or _enabled("RELIABILITY_HUNG_CHECK"):
+    checks.register(hang)
+
+if _enabled("RELIABILITY_FAULTY_CHECKS"):
 
     @checks.register
     def fire() -> list[checks.CheckMessage]:
@@ -205,3 +222,24 @@ if _enabled("RELIABILITY_LEAKY_CHECK"):
         raise ConnectionError(
             f"cannot reach {os.environ['DATABASE_URL']} nor {os.environ['REDIS_URL']}"
         )
+
+
+def exit_3() -> list[checks.CheckMessage]:
+    _count_run("exit_3")
+    raise SystemExit(3)
+
+
+def exit_0() -> list[checks.CheckMessage]:
+    _count_run("exit_0")
+    raise SystemExit(0)
+
+
+def interrupt() -> list[checks.CheckMessage]:
+    _count_run("interrupt")
+    raise KeyboardInterrupt
+
+
+EXITING_CHECKS = {check.__name__: check for check in (exit_3, exit_0, interrupt)}
+
+for _name in filter(None, os.environ.get("RELIABILITY_EXITING_CHECKS", "").split(",")):
+    checks.register(EXITING_CHECKS[_name])

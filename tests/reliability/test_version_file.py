@@ -54,7 +54,7 @@ CHANGES: dict[str, tuple[Callable[[Path], Any], int, Any]] = {
         500,
         "version.json is not valid JSON: ",
     ),
-    "a directory": (make_directory, 500, "version.json could not be read: Is a directory"),
+    "a directory": (make_directory, 500, "version.json is not a regular file (a directory)"),
     "replaced": (lambda path: replace_atomically(path, NEW_VERSION), 200, NEW_VERSION),
 }
 
