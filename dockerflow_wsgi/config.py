@@ -1,9 +1,10 @@
 """Options of :class:`~dockerflow_wsgi.DockerflowMiddleware`, read once and validated once.
 
-Every option comes from its keyword argument, else from its environment variable, else from
-its default. All parsing happens here, at construction, so that a typo in a deployment's
-environment stops the service from starting with a message naming the variable, instead of
-surfacing as a 500 on the first probe.
+Every option comes from its keyword argument, else from the framework's own configuration
+under its environment variable's name (``app.config``, Django's ``settings``), else from its
+environment variable, else from its default. All parsing happens here, at construction, so
+that a typo in a deployment's configuration stops the service from starting with a message
+naming the variable or key, instead of surfacing as a 500 on the first probe.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-__all__ = ["ENVIRONMENT_VARIABLES", "Config", "environment_value", "parse_bool"]
+__all__ = [
+    "ENVIRONMENT_VARIABLES",
+    "Config",
+    "FrameworkSettings",
+    "environment_value",
+    "parse_bool",
+]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -43,6 +50,31 @@ ENVIRONMENT_VARIABLES: dict[str, str | None] = {
     "redis": "REDIS_URL",
     "alembic_config": "ALEMBIC_CONFIG",
 }
+
+
+@dataclass(frozen=True)
+class FrameworkSettings:
+    """A framework's own configuration, read under the environment variables' names.
+
+    :param values: anything with ``get(name)``: Flask's ``app.config``, a view of Django's
+        ``settings``. A value may be typed (``5.0``, ``True``, a list) or a string; ``None``
+        and a blank string count as unset.
+    :param label: how an error names a key, a format with one ``{}`` for the name:
+        ``"app.config[{!r}]"``, ``"settings.{}"``.
+    :param default_version_path: the framework's default for ``version_path``, used when
+        neither the keyword, the configuration nor the environment gives one.
+    """
+
+    values: Any
+    label: str
+    default_version_path: Optional[str] = None
+
+    def value(self, variable: str) -> Any:
+        """The value of ``variable``, or ``None`` when it is unset or blank."""
+        value = self.values.get(variable)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return value
 
 
 def environment_value(environ: Mapping[str, str], variable: str | None) -> str | None:
@@ -161,16 +193,23 @@ class Config:
         redis: Any = None,
         alembic_config: Any = None,
         environ: Mapping[str, str] | None = None,
+        framework: FrameworkSettings | None = None,
     ) -> Config:
-        """Build the settings from keyword arguments and ``environ`` (``os.environ`` by default)."""
+        """Build the settings from keyword arguments, ``framework``'s configuration and
+        ``environ`` (``os.environ`` by default)."""
         env = os.environ if environ is None else environ
 
         def pick(option: str, keyword: Any) -> tuple[Any, str]:
-            """The keyword if given, else its variable's value; also the name to blame."""
+            """The keyword if given, else the framework's value, else the variable's; also
+            the name to blame."""
             if keyword is not None:
                 return keyword, option
             variable = ENVIRONMENT_VARIABLES[option]
             if variable is not None:
+                if framework is not None:
+                    value = framework.value(variable)
+                    if value is not None:
+                        return value, framework.label.format(variable)
                 value = environment_value(env, variable)
                 if value is not None:
                     return value, variable
@@ -179,8 +218,10 @@ class Config:
         if version_callback is not None and not callable(version_callback):
             raise ValueError(f"version_callback must be callable, got {version_callback!r}")
 
-        value = pick("version_path", version_path)[0]
-        resolved_version_path = os.getcwd() if value is None else _parse_path(value, "version_path")
+        value, name = pick("version_path", version_path)
+        if value is None and framework is not None:
+            value = framework.default_version_path
+        resolved_version_path = os.getcwd() if value is None else _parse_path(value, name)
 
         value, name = pick("silenced_checks", silenced_checks)
         silenced = frozenset() if value is None else _parse_id_list(value, name)

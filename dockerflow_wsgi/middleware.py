@@ -18,7 +18,7 @@ from .checks.heartbeat import Heartbeat, heartbeat_payload
 from .checks.plugins import load_entry_point_checks
 from .checks.registry import Check, get_checks
 from .checks.runner import CheckRunner
-from .config import Config, VersionCallback
+from .config import ENVIRONMENT_VARIABLES, Config, FrameworkSettings, VersionCallback
 from .redact import describe_exception, masked_traceback
 from .request_id import generate_request_id, is_valid_request_id, request_id_var
 from .summary import SummaryWriter
@@ -29,6 +29,8 @@ __all__ = ["DeliberateError", "DockerflowMiddleware", "find_middleware"]
 logger = logging.getLogger("dockerflow_wsgi")
 
 REQUEST_ID_ENVIRON_KEY = "dockerflow.request_id"
+#: Where a framework integration reports the exception it turned into an error page.
+EXC_INFO_ENVIRON_KEY = "dockerflow.exc_info"
 LBHEARTBEAT_PATH = "/__lbheartbeat__"
 HEARTBEAT_PATH = "/__heartbeat__"
 VERSION_PATH = "/__version__"
@@ -116,45 +118,83 @@ class DockerflowMiddleware:
         redis: Any = None,
         alembic_config: Any = None,
     ) -> None:
-        self.app = app
-        self.config = Config.from_options(
-            version_path=version_path,
-            version_callback=version_callback,
-            silenced_checks=silenced_checks,
-            check_timeout=check_timeout,
-            heartbeat_cache_ttl=heartbeat_cache_ttl,
-            heartbeat_failed_status_code=heartbeat_failed_status_code,
-            request_id_header=request_id_header,
-            log_querystring=log_querystring,
-            heartbeat_details=heartbeat_details,
-            error_endpoint=error_endpoint,
-            log_probes=log_probes,
-            db=db,
-            redis=redis,
-            alembic_config=alembic_config,
+        self._setup(
+            app,
+            Config.from_options(
+                version_path=version_path,
+                version_callback=version_callback,
+                silenced_checks=silenced_checks,
+                check_timeout=check_timeout,
+                heartbeat_cache_ttl=heartbeat_cache_ttl,
+                heartbeat_failed_status_code=heartbeat_failed_status_code,
+                request_id_header=request_id_header,
+                log_querystring=log_querystring,
+                heartbeat_details=heartbeat_details,
+                error_endpoint=error_endpoint,
+                log_probes=log_probes,
+                db=db,
+                redis=redis,
+                alembic_config=alembic_config,
+            ),
+            checks,
         )
+
+    @classmethod
+    def with_framework_settings(
+        cls, app: WSGIApp, framework: FrameworkSettings, **options: Any
+    ) -> DockerflowMiddleware:
+        """The middleware of a framework integration: each option also from ``framework``'s
+        configuration, under its environment variable's name (the keyword wins over it, and it
+        over the environment); a bad value names the key it came from.
+        """
+        unknown = options.keys() - ENVIRONMENT_VARIABLES.keys()
+        if unknown:
+            raise TypeError(f"DockerflowMiddleware has no option {sorted(unknown)[0]!r}")
+        checks = options.pop("checks", None)
+        middleware = cls.__new__(cls)
+        middleware._setup(app, Config.from_options(framework=framework, **options), checks)
+        return middleware
+
+    def _setup(
+        self, app: WSGIApp, config: Config, checks: Optional[Iterable[tuple[str, Check]]]
+    ) -> None:
+        self.app = app
+        self.config = config
         self.checks = None if checks is None else _check_pairs(checks)
         self._entry_point_checks = load_entry_point_checks() if checks is None else {}
-        self._builtin_checks = builtin_checks(self.config)
+        self._builtin_checks = builtin_checks(config)
+        self._check_sources: list[Callable[[], Iterable[tuple[str, Check]]]] = []
         self._reported_clashes: set[str] = set()
         self.heartbeat = Heartbeat(
             self.current_checks,
-            CheckRunner(self.config.check_timeout),
-            cache_ttl=self.config.heartbeat_cache_ttl,
-            silenced_check_ids=self.config.silenced_checks,
+            CheckRunner(config.check_timeout),
+            cache_ttl=config.heartbeat_cache_ttl,
+            silenced_check_ids=config.silenced_checks,
             sender=self,
         )
-        self._request_id_key = self.config.request_id_environ_key
+        self._request_id_key = config.request_id_environ_key
         # Compared with every response's header names: lowered once, not per request.
-        self._request_id_header_lower = self.config.request_id_header.lower()
-        self._summary = SummaryWriter(log_querystring=self.config.log_querystring)
-        self._routes: dict[str, Callable[[dict[str, Any]], Any]] = {
+        self._request_id_header_lower = config.request_id_header.lower()
+        self._summary = SummaryWriter(log_querystring=config.log_querystring)
+        answers: dict[str, Callable[[dict[str, Any]], Any]] = {
             LBHEARTBEAT_PATH: self._lbheartbeat,
             HEARTBEAT_PATH: self._heartbeat,
             VERSION_PATH: self._version,
         }
-        if self.config.error_endpoint:
-            self._routes[ERROR_PATH] = self._error
+        if config.error_endpoint:
+            answers[ERROR_PATH] = self._error
+        # Each path also with one trailing slash, as Django users' probes ask for it: one
+        # lookup per request either way.
+        self._routes = {**answers, **{f"{path}/": answer for path, answer in answers.items()}}
+
+    def add_check_source(self, source: Callable[[], Iterable[tuple[str, Check]]]) -> None:
+        """Also run the checks that ``source()`` returns, as ``(name, check)`` pairs.
+
+        For framework integrations whose own checks belong in the heartbeat (Django's system
+        checks): ``source`` is called at each run, so checks it finds later are included. A
+        name it gives that another check has too is left to the other check.
+        """
+        self._check_sources.append(source)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if REQUEST_ID_ENVIRON_KEY in environ:
@@ -166,8 +206,12 @@ class DockerflowMiddleware:
         environ[REQUEST_ID_ENVIRON_KEY] = request_id
         handler = self._routes.get(environ.get("PATH_INFO", ""))
         # /__error__ is no probe: its summary is part of the error report it tests.
-        log = handler is None or self.config.log_probes or environ["PATH_INFO"] == ERROR_PATH
+        log = handler is None or self.config.log_probes or handler == self._error
         exchange = _Exchange(self, environ, start_response, request_id, log)
+        # The id is current while code runs for this request (here, while the body is made,
+        # while it is closed) and never after: a response nobody closes (a test client's)
+        # leaves no id behind for whatever this thread runs next.
+        token = request_id_var.set(request_id)
         try:
             if handler is None:
                 app_iter = self.app(environ, exchange.start_response)
@@ -176,6 +220,8 @@ class DockerflowMiddleware:
         except BaseException:
             exchange.abort(sys.exc_info())
             raise
+        finally:
+            request_id_var.reset(token)
         return exchange.wrap(app_iter)
 
     def _answer(
@@ -246,6 +292,9 @@ class DockerflowMiddleware:
             selected.update(registered)
         for name, check in self._builtin_checks:
             selected.setdefault(name, check)
+        for source in self._check_sources:
+            for name, check in source():
+                selected.setdefault(name, check)
         return list(selected.items())
 
     def _heartbeat(self, environ: dict[str, Any]) -> Response:
@@ -279,10 +328,10 @@ class _Exchange:
     """One request's passage through the middleware, and the response iterable returned.
 
     It records the status the application starts, adds the request id header, passes the
-    body on chunk by chunk, and when the server closes the response it closes the
-    application's iterable, writes the summary and resets the request id context. It holds
-    everything a request needs, so that it is all the middleware makes per request, but for
-    the generator that relays a body other than a list.
+    body on chunk by chunk (the request's id current while the application makes each), and
+    when the server closes the response it closes the application's iterable and writes the
+    summary, the id current again. It holds everything a request needs, so that it is all the
+    middleware makes per request, but for the generator that relays a body other than a list.
     """
 
     __slots__ = (
@@ -295,7 +344,6 @@ class _Exchange:
         "_start_response",
         "_started",
         "_status",
-        "_token",
         "environ",
         "request_id",
     )
@@ -318,7 +366,6 @@ class _Exchange:
         self._relay: Optional[Iterator[bytes]] = None
         self._exc_info: Any = None
         self._finished = False
-        self._token = request_id_var.set(request_id)
         self._started = time.perf_counter()
 
     def start_response(
@@ -360,20 +407,35 @@ class _Exchange:
 
         A generator rather than ``__next__``: the end of the body is no exception to catch
         and raise again. Not ``yield from``, which would close the application's iterable
-        when this generator is closed, and :meth:`close` closes it already.
+        when this generator is closed, and :meth:`close` closes it already. The request's id
+        is current while the application makes a chunk, not while the server sends it.
         """
+        request_id = self.request_id
+        token = request_id_var.set(request_id)
         try:
-            for chunk in self._app_iter:  # noqa: UP028 - see the docstring
-                yield chunk
-        except GeneratorExit:
-            raise
+            chunks = iter(self._app_iter)
         except BaseException:
             self._exc_info = sys.exc_info()
             raise
+        finally:
+            request_id_var.reset(token)
+        while True:
+            token = request_id_var.set(request_id)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except BaseException:
+                self._exc_info = sys.exc_info()
+                raise
+            finally:
+                request_id_var.reset(token)
+            yield chunk
 
     def close(self) -> None:
         if self._finished:
             return
+        token = request_id_var.set(self.request_id)
         try:
             if type(self._relay) is GeneratorType:
                 # Left unfinished when the server stops early; its frame refers to this
@@ -386,7 +448,10 @@ class _Exchange:
             self._exc_info = self._exc_info or sys.exc_info()
             raise
         finally:
-            self.finish(self._exc_info)
+            try:
+                self.finish(self._exc_info)
+            finally:
+                request_id_var.reset(token)
 
     def abort(self, exc_info: Any) -> None:
         """The application raised instead of returning a response.
@@ -397,23 +462,24 @@ class _Exchange:
         self.finish(exc_info)
 
     def finish(self, exc_info: Any) -> None:
-        """Write the summary (once) and leave the request's context."""
+        """Write the summary, once.
+
+        Without an exception of its own, the summary takes the one a framework reported at
+        ``environ["dockerflow.exc_info"]``: a view's exception that the framework answered
+        with a 500 page is still an error.
+        """
         if self._finished:
             return
         self._finished = True
-        try:
-            if self._log:
-                duration_ms = int((time.perf_counter() - self._started) * 1000)
-                self._middleware._summary.write(
-                    self.environ, self._status, duration_ms, self.request_id, exc_info
-                )
-        finally:
-            try:
-                request_id_var.reset(self._token)
-            except ValueError:
-                # Closed from another context than the one that started the request (some
-                # servers close on another thread): there is nothing of ours to restore there.
-                pass
+        if self._log:
+            duration_ms = int((time.perf_counter() - self._started) * 1000)
+            self._middleware._summary.write(
+                self.environ,
+                self._status,
+                duration_ms,
+                self.request_id,
+                exc_info or self.environ.get(EXC_INFO_ENVIRON_KEY),
+            )
 
 
 # Attributes under which WSGI wrappers keep what they wrap: Flask's app.wsgi_app, and the

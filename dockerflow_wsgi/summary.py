@@ -44,6 +44,19 @@ def status_code(status: Optional[str]) -> int:
 _codes_of_status_lines: dict[str, int] = {}
 
 
+def wsgi_text_as_utf8(text: str) -> str:
+    """The request's own text of a WSGI string.
+
+    WSGI servers decode the bytes of a request line as latin-1; clients send UTF-8, so
+    ``/café`` arrives as ``/cafÃ©``. The bytes are decoded again, as UTF-8, with U+FFFD for
+    bytes that are not. Text that holds no byte (set by an application) is left as it is.
+    """
+    try:
+        return text.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text
+
+
 class SummaryWriter:
     """Writes the summary record of a finished request to the ``request.summary`` logger."""
 
@@ -60,7 +73,11 @@ class SummaryWriter:
         request_id: str,
         exc_info: Any = None,
     ) -> None:
-        """Log the summary; ERROR with ``exc_info`` when the app raised, else INFO."""
+        """Log the summary; ERROR with ``exc_info`` when the app raised, else INFO.
+
+        ``exc_info`` is a ``sys.exc_info()`` triple or, as an integration may report it, the
+        exception itself.
+        """
         level = logging.ERROR if exc_info else logging.INFO
         if not summary_logger.isEnabledFor(level):
             return
@@ -68,6 +85,8 @@ class SummaryWriter:
         if exc_info:
             code = code or 500
             errno = 500
+            if isinstance(exc_info, BaseException):
+                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
         else:
             errno = code if code >= 400 else 0
         # Text from the client (or the app) is bounded; the length check is all that the
@@ -76,6 +95,8 @@ class SummaryWriter:
         lang = environ.get("HTTP_ACCEPT_LANGUAGE", "")
         method = environ.get("REQUEST_METHOD", "")
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        if not path.isascii():
+            path = wsgi_text_as_utf8(path)
         uid = str(environ.get("dockerflow.user_id") or environ.get("REMOTE_USER") or "")
         if "@" in path:
             # A URL with its credentials, quoted in the path: the log must not keep them.
@@ -94,7 +115,9 @@ class SummaryWriter:
             "uid": uid,
         }
         if self.log_querystring:
-            fields["querystring"] = clip(mask_secrets(environ.get("QUERY_STRING", "")))
+            fields["querystring"] = clip(
+                mask_secrets(wsgi_text_as_utf8(environ.get("QUERY_STRING", "")))
+            )
         if not exc_info:
             handlers = plain_handlers(summary_logger, level)
             if handlers is not None:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from dockerflow_wsgi import DockerflowMiddleware
-from dockerflow_wsgi.config import Config
+from dockerflow_wsgi.config import Config, FrameworkSettings
 
 BOOLEAN_OPTIONS = [
     ("log_querystring", "DOCKERFLOW_SUMMARY_LOG_QUERYSTRING"),
@@ -407,3 +407,70 @@ def test_middleware_rejects_a_bad_environment_value_at_construction(variable, va
 def test_values_of_the_wrong_type_are_a_value_error_naming_the_option(options, named):
     with pytest.raises(ValueError, match=named):
         Config.from_options(environ={}, **options)
+
+
+# -- a framework's own configuration ------------------------------------------------------------
+
+
+def flask_config(**values):
+    return FrameworkSettings(values, "app.config[{!r}]", default_version_path="/srv/app")
+
+
+def test_the_framework_configuration_is_read_under_the_variables_names():
+    config = Config.from_options(
+        framework=flask_config(
+            DOCKERFLOW_CHECK_TIMEOUT=2.5,
+            DOCKERFLOW_SUMMARY_LOG_QUERYSTRING=True,
+            DOCKERFLOW_SILENCED_CHECKS=["a.W1", "b.W2"],
+            DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE="503",
+        ),
+        environ={},
+    )
+
+    assert config.check_timeout == 2.5
+    assert config.log_querystring is True
+    assert config.silenced_checks == {"a.W1", "b.W2"}
+    assert config.heartbeat_failed_status_code == 503
+
+
+def test_the_keyword_beats_the_framework_which_beats_the_environment():
+    framework = flask_config(DOCKERFLOW_CHECK_TIMEOUT=2, DOCKERFLOW_HEARTBEAT_CACHE_TTL=3)
+    environ = {"DOCKERFLOW_CHECK_TIMEOUT": "7", "DOCKERFLOW_HEARTBEAT_CACHE_TTL": "8"}
+
+    config = Config.from_options(check_timeout=1, framework=framework, environ=environ)
+
+    assert (config.check_timeout, config.heartbeat_cache_ttl) == (1.0, 3.0)
+
+
+@pytest.mark.parametrize("unset", [None, "", "  "])
+def test_an_unset_or_blank_framework_value_falls_through_to_the_environment(unset):
+    config = Config.from_options(
+        framework=flask_config(DOCKERFLOW_CHECK_TIMEOUT=unset),
+        environ={"DOCKERFLOW_CHECK_TIMEOUT": "4"},
+    )
+
+    assert config.check_timeout == 4.0
+
+
+def test_a_bad_framework_value_names_its_key():
+    with pytest.raises(ValueError, match=r"app\.config\['DOCKERFLOW_CHECK_TIMEOUT'\] must be"):
+        Config.from_options(framework=flask_config(DOCKERFLOW_CHECK_TIMEOUT="soon"), environ={})
+
+
+def test_a_bad_django_setting_names_the_setting():
+    framework = FrameworkSettings({"DOCKERFLOW_SUMMARY_LOG_PROBES": "maybe"}, "settings.{}")
+
+    with pytest.raises(ValueError, match=r"settings\.DOCKERFLOW_SUMMARY_LOG_PROBES must be"):
+        Config.from_options(framework=framework, environ={})
+
+
+def test_the_frameworks_default_version_path_applies_only_when_none_is_given():
+    assert Config.from_options(framework=flask_config(), environ={}).version_path == "/srv/app"
+    from_environment = Config.from_options(
+        framework=flask_config(), environ={"DOCKERFLOW_VERSION_PATH": "/from/env"}
+    )
+    assert from_environment.version_path == "/from/env"
+    from_configuration = Config.from_options(
+        framework=flask_config(DOCKERFLOW_VERSION_PATH="/from/config"), environ={}
+    )
+    assert from_configuration.version_path == "/from/config"

@@ -62,12 +62,44 @@ def forked(request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
     return in_a_fresh_interpreter
 
 
+def other_threads_asleep() -> bool:
+    """Whether every other thread of this process is blocked (``S`` in ``/proc``)."""
+    me = threading.get_native_id()
+    for task in os.listdir("/proc/self/task"):
+        if int(task) == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{task}/stat", encoding="ascii") as stat:
+                state = stat.read().rpartition(")")[2].split()[0]
+        except OSError:
+            continue  # the thread has just ended
+        if state != "S":
+            return False
+    return True
+
+
+def settle_threads() -> None:
+    """Wait until the other threads are blocked where they will stay, twice in a row.
+
+    A thread of the parent that runs at the moment of a fork from C may hold a lock of the
+    interpreter itself (the GIL's own mutex), which then stays held in the child: that would
+    make the child hang for no fault of the library's. A blocked thread holds none.
+    """
+    deadline = time.monotonic() + CHILD_TIMEOUT
+    calm = 0
+    while calm < 2:
+        assert time.monotonic() < deadline, "the test's own threads never settled"
+        calm = calm + 1 if other_threads_asleep() else 0
+        time.sleep(0.05)
+
+
 def in_child(fork: Callable[[], int], work: Callable[[], Any]) -> Any:
     """Run ``work`` in a child made by ``fork`` and return its (JSON) result.
 
     A child that does not answer within ``CHILD_TIMEOUT`` is killed and fails the test: a
     regression here is a process waiting forever.
     """
+    settle_threads()
     read_end, write_end = os.pipe()
     pid = fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns to pytest

@@ -194,12 +194,34 @@ def test_error_endpoint_logs_an_error_and_raises(
 # -- pass-through -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("path", ["/__lbheartbeat__/", "/__heartbeat__/", "/__version__/"])
+def test_the_paths_are_answered_with_one_trailing_slash(path, app):
+    """Probes configured for the dockerflow package's Django views end in a slash."""
+    client = webtest.TestApp(
+        DockerflowMiddleware(app, version_callback=lambda path: {"version": "1"})
+    )
+
+    response = client.get(path)
+
+    assert response.status_int == 200
+    assert response.content_type == "application/json"
+    assert app.environs == []
+    assert client.post(path, status=405).headers["Allow"] == "GET, HEAD"
+
+
+def test_the_error_endpoint_is_answered_with_one_trailing_slash(app):
+    client = webtest.TestApp(DockerflowMiddleware(app, error_endpoint=True))
+
+    with pytest.raises(DeliberateError):
+        client.get("/__error__/")
+
+
 @pytest.mark.parametrize(
     "path",
     [
         "/",
         "/hello",
-        "/__heartbeat__/",
+        "/__heartbeat__//",
         "/__heartbeat",
         "/__HEARTBEAT__",
         "/__version__.json",
@@ -637,12 +659,50 @@ def test_request_id_is_in_the_environ_and_the_context_during_the_request(make_en
     body = DockerflowMiddleware(app)(
         make_environ(HTTP_X_REQUEST_ID="rid-1"), fake_server.start_response
     )
+    # Between the application's turns (the server sending a chunk) the id is not current.
+    assert current_request_id() is None
     assert list(body) == [b"a", b"b"]
-    assert current_request_id() == "rid-1"
+    assert current_request_id() is None
 
     body.close()
 
     assert seen == [("call", "rid-1", "rid-1"), ("iteration", "rid-1", "rid-1")]
+    assert current_request_id() is None
+
+
+def test_the_id_is_current_while_the_application_closes_its_body(make_environ, fake_server):
+    seen = []
+
+    class Body(list):
+        def close(self):
+            seen.append(current_request_id())
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body([b"body"])
+
+    body = DockerflowMiddleware(app)(
+        make_environ(HTTP_X_REQUEST_ID="rid-2"), fake_server.start_response
+    )
+    list(body)
+    body.close()
+
+    assert seen == ["rid-2"]
+    assert current_request_id() is None
+
+
+def test_a_response_never_closed_leaves_no_id_behind(make_environ, fake_server):
+    """A test client that never closes a response: the next test sees no id of it."""
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"streamed"
+
+    body = DockerflowMiddleware(app)(
+        make_environ(HTTP_X_REQUEST_ID="rid-3"), fake_server.start_response
+    )
+    assert list(body) == [b"streamed"]
+
     assert current_request_id() is None
 
 
@@ -858,6 +918,68 @@ def test_querystring_is_logged_only_when_asked(
         assert not hasattr(record, "querystring")
 
 
+@pytest.mark.parametrize(
+    ("raw", "logged"),
+    [
+        ("/caf\u00c3\u00a9", "/caf\u00e9"),  # what a server makes of b"/caf\xc3\xa9"
+        ("/\u00e2\u0082\u00ac/\u00f0\u009f\u0090\u008d", "/\u20ac/\U0001f40d"),
+        ("/bad\u00ff\u00fe", "/bad\ufffd\ufffd"),  # not UTF-8: U+FFFD for each byte
+        ("/plain", "/plain"),
+        ("/set-by-an-app-\u20ac", "/set-by-an-app-\u20ac"),  # no byte of a request
+    ],
+)
+def test_the_summary_logs_the_requests_utf8_text(
+    raw, logged, make_environ, call_wsgi, summary_records
+):
+    middleware = DockerflowMiddleware(RecordingApp(), log_querystring=True)
+
+    call_wsgi(middleware, make_environ(raw, QUERY_STRING="q=" + raw))
+
+    [record] = summary_records
+    assert record.path == logged
+    assert record.querystring == "q=" + logged
+
+
+def test_an_exception_a_framework_reported_makes_the_summary_an_error(
+    make_environ, call_wsgi, summary_records
+):
+    try:
+        raise LookupError("the view failed")
+    except LookupError:
+        reported = sys.exc_info()
+
+    def framework(environ, start_response):
+        # As Flask or Django do: the view raised, the framework answers a 500 page itself.
+        environ["dockerflow.exc_info"] = reported
+        start_response("500 Internal Server Error", [("Content-Type", "text/html")])
+        return [b"<h1>Server Error</h1>"]
+
+    result = call_wsgi(DockerflowMiddleware(framework), make_environ("/view"))
+
+    assert result.code == 500
+    [record] = summary_records
+    assert record.levelno == logging.ERROR
+    assert record.exc_info == reported
+    assert (record.code, record.errno) == (500, 500)
+
+
+def test_an_exception_reported_as_an_instance_is_taken_too(
+    make_environ, call_wsgi, summary_records
+):
+    error = LookupError("reported as it is")
+
+    def framework(environ, start_response):
+        environ["dockerflow.exc_info"] = error
+        start_response("500 Internal Server Error", [])
+        return [b""]
+
+    call_wsgi(DockerflowMiddleware(framework), make_environ("/view"))
+
+    [record] = summary_records
+    assert record.levelno == logging.ERROR
+    assert record.exc_info[1] is error
+
+
 def test_secrets_in_the_querystring_and_the_path_are_masked_in_the_summary(
     make_environ, call_wsgi, summary_records
 ):
@@ -880,7 +1002,9 @@ def test_secrets_in_the_querystring_and_the_path_are_masked_in_the_summary(
         ("/__lbheartbeat__", True, False),
         ("/__heartbeat__", True, False),
         ("/__version__", True, False),
-        ("/__heartbeat__/", True, True),
+        ("/__heartbeat__/", True, False),
+        ("/__lbheartbeat__/", True, False),
+        ("/__heartbeat__//", True, True),
         ("/hello", True, True),
     ],
 )
