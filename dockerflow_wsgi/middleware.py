@@ -435,13 +435,19 @@ class _Exchange:
     def close(self) -> None:
         if self._finished:
             return
+        relay = self._relay if type(self._relay) is GeneratorType else None
+        close = getattr(self._app_iter, "close", None)
+        if relay is None and close is None:
+            # The usual list body: no code of the application's runs now, and the summary
+            # carries its id itself.
+            self.finish(self._exc_info)
+            return
         token = request_id_var.set(self.request_id)
         try:
-            if type(self._relay) is GeneratorType:
+            if relay is not None:
                 # Left unfinished when the server stops early; its frame refers to this
                 # exchange, so it is closed now rather than left for the garbage collector.
-                self._relay.close()
-            close = getattr(self._app_iter, "close", None)
+                relay.close()
             if close is not None:
                 close()
         except BaseException:
