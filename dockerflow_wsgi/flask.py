@@ -1,21 +1,27 @@
-"""The Flask shim: wrap ``app.wsgi_app`` once and expose the request id as ``g.request_id``.
+"""The Flask shim: wrap ``app.wsgi_app`` once, the way a Flask extension does.
 
 .. code-block:: python
 
     from dockerflow_wsgi.flask import Dockerflow
 
     dockerflow = Dockerflow(app)          # or Dockerflow() then dockerflow.init_app(app)
+
+Beyond the middleware it only translates Flask: options also from ``app.config``, the request
+id as ``g.request_id``, a view's exception (which Flask answers with a 500 page) reported to
+the summary, the Flask-Login user as its ``uid``, and the app as the signals' sender.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any, Callable, Optional
 
-from flask import Flask
+from flask import Flask, got_request_exception, request
 from flask.ctx import _AppCtxGlobals
 
-from .middleware import DockerflowMiddleware, find_middleware
+from .config import FrameworkSettings
+from .middleware import EXC_INFO_ENVIRON_KEY, DockerflowMiddleware, find_middleware
 from .request_id import request_id_var
 
 __all__ = ["Dockerflow"]
@@ -87,8 +93,28 @@ def _user_id_recorder(app: Flask) -> Callable[[Any], Any]:
     return record_user_id
 
 
+def _report_exception(sender: Flask, exception: BaseException, **extra: Any) -> None:
+    """``got_request_exception``: the view raised, and Flask answers a 500 page itself.
+
+    The middleware sees only that page; the exception goes to the summary through the environ.
+    """
+    request.environ[EXC_INFO_ENVIRON_KEY] = (type(exception), exception, exception.__traceback__)
+
+
+def flask_settings(app: Flask) -> FrameworkSettings:
+    """``app.config`` as the options' source, with the ``dockerflow`` package's default for
+    ``version_path``: the parent directory of ``app.root_path``."""
+    return FrameworkSettings(
+        app.config, "app.config[{!r}]", default_version_path=os.path.dirname(app.root_path)
+    )
+
+
 class Dockerflow:
     """Dockerflow for a Flask application, as a Flask extension.
+
+    Each option comes from the keyword, else from ``app.config`` under its environment
+    variable's name (``app.config["DOCKERFLOW_CHECK_TIMEOUT"]``), else from the environment;
+    ``version_path`` defaults to the parent directory of ``app.root_path``.
 
     :param app: the Flask application; may be given later to :meth:`init_app`.
     :param options: options of :class:`~dockerflow_wsgi.DockerflowMiddleware`.
@@ -106,9 +132,15 @@ class Dockerflow:
         if existing is not None:
             self.middleware = existing
         else:
-            self.middleware = DockerflowMiddleware(app.wsgi_app, **self.options)
+            self.middleware = DockerflowMiddleware.with_framework_settings(
+                app.wsgi_app, flask_settings(app), **self.options
+            )
             app.wsgi_app = self.middleware  # type: ignore[method-assign]
+        # heartbeat_failed.connect_via(app) is how a Flask user listens.
+        self.middleware.heartbeat.sender = app
         app.app_ctx_globals_class = _globals_with_request_id(app.app_ctx_globals_class)
-        if "dockerflow" not in app.extensions and _flask_login_installed():
-            app.after_request(_user_id_recorder(app))
+        if "dockerflow" not in app.extensions:
+            got_request_exception.connect(_report_exception, app)
+            if _flask_login_installed():
+                app.after_request(_user_id_recorder(app))
         app.extensions["dockerflow"] = self

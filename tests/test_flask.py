@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 import pytest
 import webtest
-from flask import Flask, g, jsonify, request
+from flask import Flask, abort, g, jsonify, request
 from flask.ctx import _AppCtxGlobals
 from flask_login import LoginManager, UserMixin, login_user
 
-from dockerflow_wsgi import DockerflowMiddleware, checks
+from dockerflow_wsgi import DockerflowMiddleware, checks, signals
 from dockerflow_wsgi.flask import Dockerflow
+from dockerflow_wsgi.logging import JsonLogFormatter
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -344,3 +346,174 @@ def test_a_middleware_wrapped_under_another_middleware_is_not_wrapped_again(summ
     webtest.TestApp(app).get("/request-id?x=1")
     [record] = summary_records
     assert record.querystring == "x=1"
+
+
+# -- a view's exception stays an error ----------------------------------------------------------
+
+
+def failing_app(**config) -> Flask:
+    app = make_app()
+    app.config.update(config)
+
+    @app.get("/fails")
+    def fails():
+        raise LookupError("the view failed")
+
+    @app.get("/missing")
+    def missing():
+        abort(404)
+
+    return app
+
+
+@pytest.mark.parametrize("handler", [False, True], ids=["flask's page", "own 500 handler"])
+def test_a_view_exception_answered_by_flask_is_an_error_summary(handler, summary_records, caplog):
+    app = failing_app()
+    if handler:
+        app.register_error_handler(500, lambda error: ("our own page", 500))
+    Dockerflow(app)
+    client = webtest.TestApp(app)
+
+    response = client.get("/fails", status=500)
+
+    assert ("our own page" in response.text) is handler
+    [record] = summary_records
+    assert record.levelno == logging.ERROR
+    assert (record.code, record.errno) == (500, 500)
+    assert isinstance(record.exc_info[1], LookupError)
+    line = json.loads(JsonLogFormatter().format(record))
+    assert line["Severity"] == 3
+    assert line["Fields"]["error"] == "LookupError('the view failed')"
+    assert "in fails" in line["Fields"]["traceback"]
+
+
+def test_an_http_error_is_no_exception_of_the_view(summary_records):
+    app = failing_app()
+    Dockerflow(app)
+
+    webtest.TestApp(app).get("/missing", status=404)
+
+    [record] = summary_records
+    assert record.levelno == logging.INFO
+    assert (record.code, record.errno) == (404, 404)
+
+
+def test_with_propagated_exceptions_the_summary_is_an_error_once(summary_records):
+    app = failing_app(TESTING=True)
+    Dockerflow(app)
+
+    with pytest.raises(LookupError):
+        webtest.TestApp(app).get("/fails")
+
+    [record] = summary_records
+    assert record.levelno == logging.ERROR
+
+
+# -- options from app.config ---------------------------------------------------------------------
+
+
+def test_options_come_from_app_config(summary_records):
+    app = make_app()
+    app.config.update(
+        DOCKERFLOW_REQUEST_ID_HEADER_NAME="X-Trace",
+        DOCKERFLOW_SUMMARY_LOG_QUERYSTRING=True,
+        DOCKERFLOW_CHECK_TIMEOUT=1.5,
+    )
+    dockerflow = Dockerflow(app)
+
+    response = webtest.TestApp(app).get("/?q=1", headers={"X-Trace": "from-config"})
+
+    assert response.headers["X-Trace"] == "from-config"
+    assert dockerflow.middleware.config.check_timeout == 1.5
+    [record] = summary_records
+    assert record.querystring == "q=1"
+
+
+def test_the_keyword_beats_app_config_which_beats_the_environment(monkeypatch):
+    monkeypatch.setenv("DOCKERFLOW_CHECK_TIMEOUT", "9")
+    monkeypatch.setenv("DOCKERFLOW_HEARTBEAT_CACHE_TTL", "8")
+    app = make_app()
+    app.config.update(DOCKERFLOW_CHECK_TIMEOUT="2", DOCKERFLOW_HEARTBEAT_CACHE_TTL="3")
+
+    config = Dockerflow(app, check_timeout=1).middleware.config
+
+    assert (config.check_timeout, config.heartbeat_cache_ttl) == (1.0, 3.0)
+
+
+def test_a_bad_value_in_app_config_fails_at_init_naming_the_key():
+    app = make_app()
+    app.config["DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE"] = 404
+
+    with pytest.raises(
+        ValueError, match=r"app\.config\['DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE'\]"
+    ):
+        Dockerflow(app)
+
+
+def test_an_unknown_option_is_a_type_error():
+    with pytest.raises(TypeError, match="no option 'check_timeuot'"):
+        Dockerflow(make_app(), check_timeuot=3)
+
+
+def test_version_json_is_looked_for_beside_the_apps_package_by_default(tmp_path, monkeypatch):
+    package = tmp_path / "service"
+    package.mkdir()
+    (tmp_path / "version.json").write_text(json.dumps({"version": "from-the-parent"}))
+    monkeypatch.chdir(package)  # anywhere but the parent
+    app = Flask("service", root_path=str(package))
+    Dockerflow(app)
+
+    assert webtest.TestApp(app).get("/__version__").json == {"version": "from-the-parent"}
+
+
+# -- signals, with the app as sender -------------------------------------------------------------
+
+
+def test_the_signals_are_sent_with_the_flask_app_as_sender():
+    app = make_app()
+    Dockerflow(app, checks=[("db", lambda: [checks.Error("down")])])
+    other = make_app()
+    Dockerflow(other, checks=[])
+    heard = []
+
+    @signals.heartbeat_failed.connect_via(app)
+    def failed(sender, level, **extra):
+        heard.append(("failed", sender, level))
+
+    @signals.heartbeat_passed.connect_via(other)
+    def passed(sender, level, **extra):
+        heard.append(("passed", sender, level))
+
+    webtest.TestApp(app).get("/__heartbeat__", status=500)
+    webtest.TestApp(other).get("/__heartbeat__")
+
+    assert heard == [("failed", app, checks.ERROR), ("passed", other, 0)]
+
+
+# -- test clients --------------------------------------------------------------------------------
+
+
+def test_an_unclosed_test_client_response_leaves_no_request_id_in_the_next_g():
+    app = make_app()
+    Dockerflow(app)
+
+    response = app.test_client().get("/request-id")  # never closed
+    assert NEW_ID.fullmatch(response.json["attribute"])
+
+    with app.app_context():
+        assert "request_id" not in g
+
+
+def test_the_summary_of_a_test_client_request_is_written_when_the_response_closes(
+    summary_records,
+):
+    app = make_app()
+    Dockerflow(app)
+    client = app.test_client()
+
+    with client.get("/", headers={"X-Request-ID": "closed-by-with"}):
+        assert summary_records == []
+    response = client.get("/", headers={"X-Request-ID": "closed-by-hand"})
+    response.close()
+
+    assert [record.rid for record in summary_records] == ["closed-by-with", "closed-by-hand"]

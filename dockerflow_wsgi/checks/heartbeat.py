@@ -68,7 +68,8 @@ class Heartbeat(ProcessLocal):
         self.runner = runner
         self.cache_ttl = cache_ttl
         self.silenced_check_ids = frozenset(silenced_check_ids)
-        self._sender = sender
+        #: The sender of the signals; a framework integration may make it its application.
+        self.sender = sender
         self._fresh()
 
     def _start_fresh(self) -> None:
@@ -138,7 +139,7 @@ class Heartbeat(ProcessLocal):
             )
         signal = signals.heartbeat_failed if failed else signals.heartbeat_passed
         try:
-            signal.send(self._sender, level=results.level)
+            signal.send(self.sender, level=results.level)
         except Exception:
             # A broken receiver must not turn the health answer into a crash.
             logger.error("A receiver of %s raised", signal.name, exc_info=True)
