@@ -16,7 +16,7 @@ from .checks import ERROR
 from .checks.builtins import builtin_checks
 from .checks.heartbeat import Heartbeat, heartbeat_payload
 from .checks.plugins import load_entry_point_checks
-from .checks.registry import Check, get_checks
+from .checks.registry import Check, CheckSource, get_check_sources, get_checks
 from .checks.runner import CheckRunner
 from .config import ENVIRONMENT_VARIABLES, Config, FrameworkSettings, VersionCallback
 from .redact import describe_exception, masked_traceback
@@ -163,7 +163,6 @@ class DockerflowMiddleware:
         self.checks = None if checks is None else _check_pairs(checks)
         self._entry_point_checks = load_entry_point_checks() if checks is None else {}
         self._builtin_checks = builtin_checks(config)
-        self._check_sources: list[Callable[[], Iterable[tuple[str, Check]]]] = []
         self._reported_clashes: set[str] = set()
         self.heartbeat = Heartbeat(
             self.current_checks,
@@ -186,15 +185,6 @@ class DockerflowMiddleware:
         # Each path also with one trailing slash, as Django users' probes ask for it: one
         # lookup per request either way.
         self._routes = {**answers, **{f"{path}/": answer for path, answer in answers.items()}}
-
-    def add_check_source(self, source: Callable[[], Iterable[tuple[str, Check]]]) -> None:
-        """Also run the checks that ``source()`` returns, as ``(name, check)`` pairs.
-
-        For framework integrations whose own checks belong in the heartbeat (Django's system
-        checks): ``source`` is called at each run, so checks it finds later are included. A
-        name it gives that another check has too is left to the other check.
-        """
-        self._check_sources.append(source)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if REQUEST_ID_ENVIRON_KEY in environ:
@@ -273,13 +263,16 @@ class DockerflowMiddleware:
         """The checks a heartbeat runs now.
 
         ``checks=`` if it was given, else the entry points overlaid by the registry (read now,
-        so late registrations count); then the built-ins the options asked for. Where an
-        explicit registration and an entry point share a name, the registration wins and the
-        clash is logged once.
+        so late registrations count); then the built-ins the options asked for; then, unless
+        ``checks=`` was given, those of the registered check sources (a framework's own). Where
+        an explicit registration and an entry point share a name, the registration wins and
+        the clash is logged once.
         """
+        sources: list[tuple[str, CheckSource]] = []
         if self.checks is not None:
             selected = dict(self.checks)
         else:
+            sources = get_check_sources()
             registered = get_checks()
             selected = dict(self._entry_point_checks)
             for name in (registered.keys() & selected.keys()) - self._reported_clashes:
@@ -292,8 +285,8 @@ class DockerflowMiddleware:
             selected.update(registered)
         for name, check in self._builtin_checks:
             selected.setdefault(name, check)
-        for source in self._check_sources:
-            for name, check in source():
+        for source_name, source in sources:
+            for name, check in _checks_of(source_name, source):
                 selected.setdefault(name, check)
         return list(selected.items())
 
@@ -306,6 +299,19 @@ class DockerflowMiddleware:
     def _error(self, environ: dict[str, Any]) -> Response:
         logger.error("The __error__ endpoint was called")
         raise DeliberateError("/__error__ raised this exception on purpose")
+
+
+def _checks_of(name: str, source: CheckSource) -> list[tuple[str, Check]]:
+    """What ``source`` finds now; a source that fails is one failing check of its name."""
+    try:
+        return list(source())
+    except Exception as exc:
+        failure = exc
+
+        def check_source_failed() -> list[Any]:
+            raise failure
+
+        return [(name, check_source_failed)]
 
 
 def _check_pairs(checks: Iterable[tuple[str, Check]]) -> list[tuple[str, Check]]:

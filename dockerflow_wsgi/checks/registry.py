@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Iterable
 from typing import Any, Callable, Optional, TypeVar, overload
 
 from .messages import CheckMessage
 
-__all__ = ["Check", "clear_checks", "get_checks", "register", "register_partial"]
+__all__ = [
+    "Check",
+    "CheckSource",
+    "clear_checks",
+    "get_check_sources",
+    "get_checks",
+    "register",
+    "register_check_source",
+    "register_partial",
+]
 
 Check = Callable[[], "list[CheckMessage]"]
+#: Returns ``(name, check)`` pairs; called at each heartbeat run.
+CheckSource = Callable[[], Iterable[tuple[str, Check]]]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _registry: dict[str, Check] = {}
+_sources: dict[str, CheckSource] = {}
 _lock = threading.Lock()
 
 
@@ -73,3 +86,20 @@ def clear_checks() -> None:
     """Forget every registered check (for tests and re-configuration)."""
     with _lock:
         _registry.clear()
+
+
+def register_check_source(name: str, source: CheckSource) -> None:
+    """Register a source of checks that a framework owns, under ``name`` (again: replaced).
+
+    For integrations whose framework has checks of its own (Django's system checks): the
+    source is called at each heartbeat run, so the checks it finds then are the ones run. A
+    check it names like a registered check, an entry point or a built-in is left to that one.
+    """
+    with _lock:
+        _sources[name] = source
+
+
+def get_check_sources() -> list[tuple[str, CheckSource]]:
+    """A snapshot of the registered check sources, with their names."""
+    with _lock:
+        return list(_sources.items())

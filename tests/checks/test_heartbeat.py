@@ -12,6 +12,7 @@ from webtest import TestApp
 
 from dockerflow_wsgi import DockerflowMiddleware, RequestIdLogFilter, checks, signals
 from dockerflow_wsgi.checks import heartbeat as heartbeat_module
+from dockerflow_wsgi.checks import registry
 from dockerflow_wsgi.checks.heartbeat import Heartbeat
 from dockerflow_wsgi.checks.runner import CheckRunner
 
@@ -358,3 +359,49 @@ def test_a_message_that_is_not_a_finite_number_is_served_as_strict_json(value):
     app = TestApp(DockerflowMiddleware(hello, checks=[("odd", lambda: [checks.Warning(value)])]))
     payload = strict_json(app.get("/__heartbeat__").body)
     assert payload["details"]["odd"]["messages"] == {"odd.0": repr(value)}
+
+
+@pytest.fixture
+def source_named():
+    names = []
+
+    def register(name, source):
+        names.append(name)
+        registry.register_check_source(name, source)
+
+    yield register
+    for name in names:
+        registry._sources.pop(name, None)
+
+
+def test_a_check_source_adds_its_checks_at_each_run_but_never_over_another(source_named):
+    found = [("framework_check", lambda: [checks.Warning("from the framework", id="f.W1")])]
+    source_named("framework", lambda: list(found))
+    checks.register(lambda: [], name="taken")
+    middleware = DockerflowMiddleware(hello)
+    app = TestApp(middleware)
+
+    assert app.get("/__heartbeat__").json["checks"] == {"taken": "ok", "framework_check": "warning"}
+    found.append(("taken", lambda: [checks.Error("never run")]))
+    found.append(("later", list))
+    assert app.get("/__heartbeat__").json["checks"] == {
+        "taken": "ok",
+        "framework_check": "warning",
+        "later": "ok",
+    }
+    # checks= is the whole set: no source adds to it.
+    only = TestApp(DockerflowMiddleware(hello, checks=[("mine", list)]))
+    assert only.get("/__heartbeat__").json["checks"] == {"mine": "ok"}
+
+
+def test_a_check_source_that_fails_is_one_failing_check_of_its_name(source_named):
+    def broken_source():
+        raise RuntimeError("the framework is not set up")
+
+    source_named("framework", broken_source)
+    app = TestApp(DockerflowMiddleware(hello, checks=None))
+
+    response = app.get("/__heartbeat__", status=500)
+    assert response.json["details"]["framework"]["messages"] == {
+        "dockerflow.health.E101": "RuntimeError: the framework is not set up"
+    }
