@@ -7,10 +7,11 @@ the summary skips that machinery and writes the very line logging would have wri
 
 * the logger is enabled, has no filters, and records come from the stdlib's ``LogRecord``
   (no custom record factory that could add attributes);
-* every handler the record would reach is a plain :class:`logging.StreamHandler` (not a
-  subclass, which may emit differently) formatted by :class:`~.logging.JsonLogFormatter`
-  (not a subclass), with no filters other than :class:`~.logging.RequestIdLogFilter`, which
-  leaves a record that already has ``rid`` as it is.
+* every handler the record would reach is a plain :class:`logging.StreamHandler` or a
+  :class:`~.logging.MozlogHandler` (not another subclass, which may emit differently)
+  formatted by :class:`~.logging.JsonLogFormatter` (not a subclass), with no filters other
+  than :class:`~.logging.RequestIdLogFilter`, which leaves a record that already has ``rid``
+  as it is.
 
 Anything else (pytest's capture, a ``QueueHandler``, a Sentry handler, another formatter)
 gets a real record through ``Logger.handle``. The configuration is read on every call, so a
@@ -24,12 +25,14 @@ import os
 import time
 from typing import Any, Optional
 
-from .logging import JsonLogFormatter, RequestIdLogFilter
+from .logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter
 
 __all__ = ["make_record", "plain_handlers", "write_plain"]
 
 # Filters that leave a summary record as it is: it has its ``rid`` already.
 _HARMLESS_FILTERS = frozenset({RequestIdLogFilter})
+# Handlers whose emit() is StreamHandler's own: write the formatted line, then flush.
+_PLAIN_HANDLERS = frozenset({logging.StreamHandler, MozlogHandler})
 
 
 def plain_handlers(logger: logging.Logger, level: int) -> Optional[list[logging.StreamHandler]]:
@@ -44,7 +47,7 @@ def plain_handlers(logger: logging.Logger, level: int) -> Optional[list[logging.
             if level < handler.level:
                 continue
             if (
-                type(handler) is not logging.StreamHandler
+                type(handler) not in _PLAIN_HANDLERS
                 or type(handler.formatter) is not JsonLogFormatter
                 or (handler.filters and not set(map(type, handler.filters)) <= _HARMLESS_FILTERS)
             ):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from dockerflow_wsgi import DockerflowMiddleware
 from dockerflow_wsgi.direct_log import plain_handlers, write_plain
-from dockerflow_wsgi.logging import JsonLogFormatter, RequestIdLogFilter
+from dockerflow_wsgi.logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter
 
 DETERMINISTIC = settings(derandomize=True, database=None, deadline=None)
 
@@ -115,6 +115,20 @@ def test_a_plain_stream_handler_with_the_json_formatter_is_written_directly():
     logger.addHandler(handler)
 
     assert plain_handlers(logger, logging.INFO) == [handler]
+
+
+def test_the_mozlog_handler_is_written_directly_and_gets_the_same_line():
+    logger = new_logger()
+    handler = MozlogHandler(io.StringIO(), name="test")
+    logger.addHandler(handler)
+    fields = {"agent": "a", "path": "/", "code": 200, "rid": "r" * 32, "uid": ""}
+
+    assert plain_handlers(logger, logging.INFO) == [handler]
+    through_logging = stream_handler()
+    with mock.patch.object(time, "time", return_value=1_790_000_000.123456):
+        write_plain([handler], NAME, logging.INFO, dict(fields))
+        expected = logged_line(through_logging, dict(fields))
+    assert handler.stream.getvalue() == expected
 
 
 def test_the_request_id_filter_does_not_prevent_the_direct_route():

@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 
 import dockerflow_wsgi
 from dockerflow_wsgi import DockerflowMiddleware
-from dockerflow_wsgi.logging import JsonLogFormatter, MozlogFormatter, RequestIdLogFilter
+from dockerflow_wsgi.logging import (
+    JsonLogFormatter,
+    MozlogFormatter,
+    MozlogHandler,
+    RequestIdLogFilter,
+    process_stdout,
+)
 from dockerflow_wsgi.request_id import request_id_var
 
 # Same examples on every run, no example database written next to the project.
@@ -728,3 +734,79 @@ def test_dict_config_request_id_filter(dict_config, request_id):
     inside, summary = (parse_line(line) for line in stream.getvalue().splitlines())
     assert inside["Fields"] == {"rid": request_id, "msg": "inside"}
     assert summary["Fields"] == {"rid": "explicit", "msg": "summary"}
+
+
+# -- the names a ported service imports ----------------------------------------------------------
+
+
+def test_request_id_context_is_the_context_variable_of_the_request_id():
+    from dockerflow_wsgi.logging import request_id_context
+
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(request_id_context.get())
+        start_response("200 OK", [])
+        return [b""]
+
+    webtest.TestApp(DockerflowMiddleware(app)).get("/", headers={"X-Request-ID": "ported-1"})
+
+    assert request_id_context is request_id_var
+    assert seen == ["ported-1"]
+
+
+def test_the_mozlog_handler_writes_one_line_per_record_with_the_rid():
+    stream = io.StringIO()
+    handler = MozlogHandler(stream, name="myservice")
+    logger = logging.getLogger("test_logging.mozlog_handler")
+    logger.addHandler(handler)
+    logger.propagate = False
+    token = request_id_var.set("rid-in-a-request")
+    try:
+        logger.warning("one %s", "line")
+    finally:
+        request_id_var.reset(token)
+        logger.removeHandler(handler)
+
+    [line] = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert (record["Logger"], record["Severity"]) == ("myservice", 4)
+    assert record["Fields"] == {"msg": "one line", "rid": "rid-in-a-request"}
+
+
+def test_the_mozlog_handler_writes_to_stdout_by_default(capsys):
+    handler = MozlogHandler()
+    handler.handle(logging.LogRecord("x", logging.INFO, "", 0, "to stdout", (), None))
+
+    assert json.loads(capsys.readouterr().out)["Fields"]["msg"] == "to stdout"
+
+
+def test_the_mozlog_handler_is_configured_by_dict_config_in_one_line(capsys):
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "mozlog": {"class": "dockerflow_wsgi.logging.MozlogHandler", "name": "cfg"}
+            },
+            "loggers": {"test_logging.dict_config": {"handlers": ["mozlog"], "level": "INFO"}},
+        }
+    )
+    logger = logging.getLogger("test_logging.dict_config")
+    try:
+        logger.info("configured")
+    finally:
+        logger.handlers.clear()
+
+    assert json.loads(capsys.readouterr().out)["Logger"] == "cfg"
+
+
+def test_process_stdout_is_descriptor_1_where_sys_stdout_is_not(monkeypatch):
+    monkeypatch.setattr(sys, "stdout", sys.__stderr__)  # as uWSGI's Python plugin has it
+
+    stream = process_stdout()
+
+    try:
+        assert stream.fileno() == 1
+    finally:
+        stream.close()  # the descriptor stays open: closefd=False

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import health
 from ..redact import mask_secrets
 from .messages import CheckMessage, Info, Warning
-from .sqlalchemy import url_secrets
+from .sqlalchemy import first_line, url_secrets
 
 __all__ = ["check_migrations_applied"]
 
@@ -83,7 +83,7 @@ def check_migrations_applied(
         with engine.connect() as connection:
             applied = set(MigrationContext.configure(connection).get_current_heads())
     except SQLAlchemyError as exc:
-        detail = mask_secrets(str(exc).strip().splitlines()[0], *url_secrets(engine))
+        detail = mask_secrets(first_line(exc), *url_secrets(engine))
         return [Info(f"Cannot check migrations: {detail}", id=health.INFO_CANT_CHECK_MIGRATIONS)]
     finally:
         _checking.reset(token)

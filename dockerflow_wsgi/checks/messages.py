@@ -94,14 +94,19 @@ class CheckMessage:
 
     __hash__ = None  # type: ignore[assignment]
 
+    # str() and repr() are the dockerflow package's (and Django's), so that logs, assertions
+    # and doctests written against them read the same.
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}: level={self.level!r}, msg={self.msg!r}, id={self.id!r}>"
+        return (
+            f"<{type(self).__name__}: level={self.level!r}, msg={self.msg!r}, "
+            f"hint={self.hint!r}, obj={self.obj!r}, id={self.id!r}>"
+        )
 
     def __str__(self) -> str:
-        prefix = f"{self.obj}: " if self.obj is not None else ""
+        obj = "?" if self.obj is None else self.obj
         ident = f"({self.id}) " if self.id else ""
         hint = f"\n\tHINT: {self.hint}" if self.hint else ""
-        return f"{prefix}{ident}{self.msg}{hint}"
+        return f"{obj}: {ident}{self.msg}{hint}"
 
     def is_serious(self, level: int = ERROR) -> bool:
         """Whether this message makes the service unhealthy (ERROR or worse by default)."""

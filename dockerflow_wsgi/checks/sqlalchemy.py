@@ -13,7 +13,14 @@ from .. import health
 from ..redact import SECRET_PARAMETERS, mask_secrets
 from .messages import CheckMessage, Error
 
-__all__ = ["check_database_connected", "engine_from_url", "url_secrets"]
+__all__ = ["check_database_connected", "engine_from_url", "first_line", "url_secrets"]
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, or its type when it has no text (a driver's
+    error may have none)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def url_secrets(engine: Engine) -> list[str]:
@@ -37,7 +44,7 @@ def check_database_connected(engine: Engine) -> list[CheckMessage]:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except DBAPIError as exc:
-        detail = mask_secrets(str(exc.orig or exc).strip().splitlines()[0], *url_secrets(engine))
+        detail = mask_secrets(first_line(exc.orig or exc), *url_secrets(engine))
         return [
             Error(
                 f"DB-API error on {_where(engine)}: {detail}",
@@ -45,7 +52,7 @@ def check_database_connected(engine: Engine) -> list[CheckMessage]:
             )
         ]
     except SQLAlchemyError as exc:
-        detail = mask_secrets(str(exc).strip().splitlines()[0], *url_secrets(engine))
+        detail = mask_secrets(first_line(exc), *url_secrets(engine))
         return [
             Error(
                 f"Database error on {_where(engine)}: {detail}",

@@ -5,26 +5,15 @@ Call ``logging.config.dictConfig(LOGGING)`` once at startup, before serving requ
 
 LOGGING = {
     "version": 1,
-    # Keep the loggers that imported modules already made (request.summary among them).
+    # Keep the loggers that imported modules already made (request.summary and
+    # dockerflow_wsgi among them): without this line their records are silently dropped.
     "disable_existing_loggers": False,
-    "formatters": {
-        "mozlog": {
-            "()": "dockerflow_wsgi.logging.JsonLogFormatter",
-            "logger_name": "myservice",  # the Logger field: your application's name
-        },
-    },
-    "filters": {
-        "request_id": {"()": "dockerflow_wsgi.logging.RequestIdLogFilter"},
-    },
     "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "mozlog",
-            "filters": ["request_id"],
-        },
+        # mozlog JSON on the process's stdout (under uWSGI too), with each record's request
+        # id; "name" is the Logger field: your application's name.
+        "mozlog": {"class": "dockerflow_wsgi.logging.MozlogHandler", "name": "myservice"},
     },
-    "root": {"handlers": ["stdout"], "level": "INFO"},
+    "root": {"handlers": ["mozlog"], "level": "INFO"},
     "loggers": {
         "request.summary": {"level": "INFO"},
     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import sqlite3
 import time
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -352,3 +353,15 @@ def test_missing_driver_is_named(hello_app: Any) -> None:
 def test_db_of_another_type_fails_at_construction(hello_app: Any) -> None:
     with pytest.raises(ValueError, match="DATABASE_URL"):
         DockerflowMiddleware(hello_app, db=42)
+
+
+def test_a_driver_error_without_a_message_is_still_e008() -> None:
+    def refuse() -> Any:
+        raise sqlite3.OperationalError()  # a driver's error may have no text at all
+
+    engine = create_engine("sqlite://", creator=refuse)
+
+    [message] = check_database_connected(engine)
+
+    assert message.id == E008
+    assert message.msg == "DB-API error on sqlite://: OperationalError"
