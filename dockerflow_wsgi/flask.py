@@ -21,12 +21,15 @@ from flask import Flask, got_request_exception, request
 from flask.ctx import _AppCtxGlobals
 
 from .config import FrameworkSettings
-from .middleware import EXC_INFO_ENVIRON_KEY, DockerflowMiddleware, find_middleware
+from .middleware import (
+    EXC_INFO_ENVIRON_KEY,
+    USER_ID_ENVIRON_KEY,
+    DockerflowMiddleware,
+    find_middleware,
+)
 from .request_id import request_id_var
 
 __all__ = ["Dockerflow"]
-
-_USER_ID_ENVIRON_KEY = "dockerflow.user_id"
 
 
 def _globals_with_request_id(base: type) -> type:
@@ -84,7 +87,7 @@ def _user_id_recorder(app: Flask) -> Callable[[Any], Any]:
             return response
         try:
             if current_user.is_authenticated:
-                request.environ[_USER_ID_ENVIRON_KEY] = str(current_user.get_id())
+                request.environ[USER_ID_ENVIRON_KEY] = str(current_user.get_id())
         except Exception:
             # The summary must not fail the request because a user loader did.
             pass

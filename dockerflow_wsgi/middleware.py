@@ -31,6 +31,8 @@ logger = logging.getLogger("dockerflow_wsgi")
 REQUEST_ID_ENVIRON_KEY = "dockerflow.request_id"
 #: Where a framework integration reports the exception it turned into an error page.
 EXC_INFO_ENVIRON_KEY = "dockerflow.exc_info"
+#: Where an integration (or the application) reports who made the request: the summary's uid.
+USER_ID_ENVIRON_KEY = "dockerflow.user_id"
 LBHEARTBEAT_PATH = "/__lbheartbeat__"
 HEARTBEAT_PATH = "/__heartbeat__"
 VERSION_PATH = "/__version__"
@@ -264,9 +266,10 @@ class DockerflowMiddleware:
 
         ``checks=`` if it was given, else the entry points overlaid by the registry (read now,
         so late registrations count); then the built-ins the options asked for; then, unless
-        ``checks=`` was given, those of the registered check sources (a framework's own). Where
-        an explicit registration and an entry point share a name, the registration wins and
-        the clash is logged once.
+        ``checks=`` was given, those of the registered check sources (a framework's own), each
+        of which takes ``<source>.<name>`` where its name is taken. Where an explicit
+        registration and an entry point share a name, the registration wins and the clash is
+        logged once.
         """
         sources: list[tuple[str, CheckSource]] = []
         if self.checks is not None:
@@ -287,7 +290,10 @@ class DockerflowMiddleware:
             selected.setdefault(name, check)
         for source_name, source in sources:
             for name, check in _checks_of(source_name, source):
-                selected.setdefault(name, check)
+                # A framework's check named like another keeps a name of its own.
+                selected.setdefault(
+                    name if name not in selected else f"{source_name}.{name}", check
+                )
         return list(selected.items())
 
     def _heartbeat(self, environ: dict[str, Any]) -> Response:

@@ -50,6 +50,7 @@ BIN = Path(sys.executable).parent
 
 PAGES = [
     "quickstart",
+    "django",
     "configuration",
     "checks",
     "logging",
@@ -996,6 +997,8 @@ def test_the_migration_table_names_real_options_and_variables() -> None:
         OldDockerflow = None
     for old, new, _ in _migration_rows():
         for literal in literals(new):
+            if "(Django setting)" in text(new):
+                continue  # a setting of the Django integration: see django.rst
             if text(new).endswith(("option", "options")):
                 assert literal.rstrip("=") in parameters, literal
             elif re.fullmatch(r"DOCKERFLOW_[A-Z_]+", literal):
@@ -1015,9 +1018,165 @@ def test_every_old_name_in_the_migration_table_exists() -> None:
         snippet("django_wsgi")  # dockerflow.django reads the settings when imported
     old_names = [name for row in _migration_rows() for name in named(row[0], "dockerflow")]
     assert len(old_names) > 20
-    for name in old_names:
+    for name in set(old_names) - FASTAPI_AND_SANIC_NAMES:  # their frameworks are not installed
         if with_django or not name.startswith("dockerflow.django."):
             resolve(name)
+
+
+# Public names of the dockerflow package's integrations that need packages the tests do not
+# install (FastAPI, Sanic): they must be in the table all the same.
+FASTAPI_AND_SANIC_NAMES = {
+    "dockerflow.fastapi.router",
+    "dockerflow.fastapi.middleware.RequestIdMiddleware",
+    "dockerflow.fastapi.middleware.MozlogRequestSummaryLogger",
+    "dockerflow.fastapi.views.heartbeat",
+    "dockerflow.fastapi.views.lbheartbeat",
+    "dockerflow.fastapi.views.version",
+    "dockerflow.fastapi.views.error",
+    "dockerflow.sanic.Dockerflow",
+    "dockerflow.sanic.checks.check_redis_connected",
+}
+DOCKERFLOW_MODULES = [
+    "dockerflow.checks.messages",
+    "dockerflow.checks.registry",
+    "dockerflow.flask.app",
+    "dockerflow.flask.checks",
+    "dockerflow.flask.signals",
+    "dockerflow.logging",
+    "dockerflow.health",
+    "dockerflow.version",
+]
+DJANGO_MODULES = [
+    "dockerflow.django.checks",
+    "dockerflow.django.middleware",
+    "dockerflow.django.signals",
+    "dockerflow.django.views",
+]
+
+
+def dockerflow_public_names() -> dict[str, Any]:
+    """``module.name`` to object, for every public name a module of the package defines."""
+    modules = list(DOCKERFLOW_MODULES)
+    if importlib.util.find_spec("django") is not None:
+        snippet("django_wsgi")  # dockerflow.django reads the settings when imported
+        modules += DJANGO_MODULES
+    found = {}
+    for module_name in modules:
+        module = importlib.import_module(module_name)
+        for name in dir(module):
+            value = getattr(module, name)
+            if name.startswith("_") or inspect.ismodule(value):
+                continue
+            constant = isinstance(value, (str, int, dict)) and name.isupper()
+            signal = type(value).__name__.endswith("Signal")
+            if constant or signal or getattr(value, "__module__", None) == module_name:
+                found[f"{module_name}.{name}"] = value
+    return found
+
+
+def test_the_migration_table_names_every_public_name_of_the_dockerflow_package() -> None:
+    pytest.importorskip("dockerflow.flask")
+    old_names = {name for row in _migration_rows() for name in named(row[0], "dockerflow")}
+    listed = [resolve(name) for name in old_names - FASTAPI_AND_SANIC_NAMES]
+    missing = [
+        name
+        for name, value in dockerflow_public_names().items()
+        if name not in old_names
+        and name.rsplit(".", 1)[0] not in old_names  # the whole module is listed
+        and not any(value is other for other in listed)
+        and not (isinstance(value, str) and name.startswith("dockerflow.checks."))
+    ]
+    assert missing == []
+    assert old_names >= FASTAPI_AND_SANIC_NAMES
+
+
+# A Flask service as the dockerflow package's documentation has it, before it is migrated.
+FLASK_SERVICE = """\
+from dockerflow import checks
+from dockerflow.flask import Dockerflow
+from dockerflow.flask.signals import heartbeat_failed
+from flask import Flask
+
+app = Flask(__name__)
+app.config["DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE"] = 503
+dockerflow = Dockerflow(app)
+failures = []
+
+
+@checks.register
+def storage():
+    return [checks.Error("bucket unreachable", id="acme.health.E001")]
+
+
+@heartbeat_failed.connect
+def count_failure(sender, level, **extra):
+    failures.append(level)
+
+
+@app.route("/")
+def index():
+    return "hello"
+
+
+@app.route("/boom")
+def boom():
+    raise RuntimeError("the view failed")
+"""
+
+
+def migrated(source: str) -> str:
+    """``source`` with each line of the guide's "Change the imports" table replaced."""
+    for before, after in table("migration", "before", "after"):
+        source = source.replace(text(before), text(after))
+    return source
+
+
+def test_a_flask_service_migrated_by_the_guide_behaves_as_before(
+    tmp_path: Path, summary_records: list[logging.LogRecord]
+) -> None:
+    pytest.importorskip("dockerflow.flask")
+    package = tmp_path / "service"
+    package.mkdir()
+    (package / "before.py").write_text(FLASK_SERVICE)
+    (package / "after.py").write_text(migrated(FLASK_SERVICE))
+    assert "dockerflow." not in migrated(FLASK_SERVICE).replace("dockerflow_wsgi", "")
+    version = {"source": "s", "version": "1.0", "commit": "c" * 40, "build": "b"}
+    (tmp_path / "version.json").write_text(json.dumps(version))
+    sys.path.insert(0, str(package))
+    try:
+        services = [importlib.import_module(name) for name in ("before", "after")]
+    finally:
+        sys.path.remove(str(package))
+    answers = {}
+    summaries = {}
+    for service in services:
+        client = webtest.TestApp(service.app)
+        summary_records.clear()
+        answers[service.__name__] = {
+            path: (
+                response.status_int,
+                response.json if path.startswith("/__") else response.body,
+            )
+            for path, response in (
+                (path, client.get(path, expect_errors=True))
+                for path in ("/", "/__heartbeat__", "/__version__", "/boom")
+            )
+        }
+        summaries[service.__name__] = [(record.levelno, record.path) for record in summary_records]
+        if service.__name__ == "after":
+            # Better than before: the ERROR summary carries the view's exception itself.
+            assert isinstance(summary_records[-1].exc_info[1], RuntimeError)
+        assert service.failures == [checks.ERROR]
+
+    assert answers["after"] == answers["before"]
+    assert answers["after"]["/__heartbeat__"][0] == 503
+    assert summaries["after"] == summaries["before"]
+    assert summaries["after"] == [
+        (logging.INFO, "/"),
+        (logging.INFO, "/__heartbeat__"),
+        (logging.INFO, "/__version__"),
+        (logging.ERROR, "/boom"),
+    ]
 
 
 def test_the_migrated_flask_service_works() -> None:
@@ -1135,3 +1294,8 @@ def test_every_public_name_is_in_the_api_reference() -> None:
             value = getattr(public, name)
             assert any(value is obj for obj in objects), f"{module_name}.{name}"
     assert dockerflow_wsgi.DeliberateError in objects
+
+
+def test_the_flask_test_client_recipe_passes(caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("flask")
+    snippet("test_flask_summary").test_the_orders_request_is_logged(caplog)

@@ -93,7 +93,8 @@ def register_check_source(name: str, source: CheckSource) -> None:
 
     For integrations whose framework has checks of its own (Django's system checks): the
     source is called at each heartbeat run, so the checks it finds then are the ones run. A
-    check it names like a registered check, an entry point or a built-in is left to that one.
+    check it names like a registered check, an entry point or a built-in runs as
+    ``<name of the source>.<its name>``.
     """
     with _lock:
         _sources[name] = source

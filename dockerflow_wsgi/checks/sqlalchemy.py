@@ -75,6 +75,9 @@ def engine_from_url(url: Any, connect_timeout: float) -> Engine:
     restarted is seen as up again on the next heartbeat rather than after one failure.
     """
     parsed = make_url(url)
+    if parsed.drivername == "postgres":
+        # Heroku's and dj-database-url's spelling, which SQLAlchemy 1.4 stopped reading.
+        parsed = parsed.set(drivername="postgresql")
     timeout = max(1, math.ceil(connect_timeout))
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() in ("postgresql", "mysql", "mariadb"):

@@ -1,6 +1,7 @@
-"""Django: the database check that dockerflow.django ran, as a dockerflow-wsgi check.
+"""A database check of one's own, for a project that wraps Django in DockerflowMiddleware alone.
 
-Import this module from an AppConfig.ready() or from wsgi.py.
+With "dockerflow_wsgi.django" in INSTALLED_APPS, its built-in check does this for every
+database. Import this module from an AppConfig.ready() or from wsgi.py.
 """
 
 from django.db import connections

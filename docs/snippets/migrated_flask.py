@@ -11,6 +11,7 @@ from dockerflow_wsgi.signals import heartbeat_failed
 
 app = Flask(__name__)
 app.config["SQLALCHEMY_DATABASE_URI"] = os.environ.get("DATABASE_URL", "sqlite://")
+app.config["DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE"] = 503  # read from app.config, as before
 
 
 def read_version(version_path):
@@ -42,6 +43,6 @@ def storage():
     return []
 
 
-@heartbeat_failed.connect  # was heartbeat_failed.connect_via(app)
+@heartbeat_failed.connect_via(app)  # the Flask app is the sender, as a Flask user expects
 def count_failure(sender, level, **extra):
     logging.getLogger("myservice").error("Heartbeat failed at level %s", level)

@@ -365,3 +365,10 @@ def test_a_driver_error_without_a_message_is_still_e008() -> None:
 
     assert message.id == E008
     assert message.msg == "DB-API error on sqlite://: OperationalError"
+
+
+def test_a_postgres_url_as_heroku_writes_it_is_read_as_postgresql() -> None:
+    engine = engine_from_url("postgres://app:pw@db.invalid:5432/app", connect_timeout=1)
+
+    assert engine.url.drivername == "postgresql"
+    assert engine.url.database == "app"

@@ -374,7 +374,7 @@ def source_named():
         registry._sources.pop(name, None)
 
 
-def test_a_check_source_adds_its_checks_at_each_run_but_never_over_another(source_named):
+def test_a_check_source_adds_its_checks_at_each_run_under_names_of_their_own(source_named):
     found = [("framework_check", lambda: [checks.Warning("from the framework", id="f.W1")])]
     source_named("framework", lambda: list(found))
     checks.register(lambda: [], name="taken")
@@ -382,11 +382,13 @@ def test_a_check_source_adds_its_checks_at_each_run_but_never_over_another(sourc
     app = TestApp(middleware)
 
     assert app.get("/__heartbeat__").json["checks"] == {"taken": "ok", "framework_check": "warning"}
-    found.append(("taken", lambda: [checks.Error("never run")]))
+    found.append(("taken", lambda: [checks.Error("the framework's own")]))
     found.append(("later", list))
-    assert app.get("/__heartbeat__").json["checks"] == {
+    response = app.get("/__heartbeat__", status=500)
+    assert response.json["checks"] == {
         "taken": "ok",
         "framework_check": "warning",
+        "framework.taken": "error",
         "later": "ok",
     }
     # checks= is the whole set: no source adds to it.

@@ -1,0 +1,58 @@
+"""Options of the middleware from Django's settings.
+
+Each option is read from ``settings`` under its environment variable's name
+(``settings.DOCKERFLOW_CHECK_TIMEOUT``, ``settings.DATABASE_URL``), between the keyword and the
+environment. Two defaults are the ``dockerflow`` package's: ``version.json`` is looked for in
+``settings.BASE_DIR``, and ``settings.DOCKERFLOW_VERSION_CALLBACK`` names the version callback.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from ..config import FrameworkSettings
+
+__all__ = ["settings_options", "settings_source"]
+
+
+class _SettingsValues:
+    """``settings`` with the ``get(name)`` that :class:`FrameworkSettings` reads with."""
+
+    def get(self, name: str) -> Any:
+        return getattr(settings, name, None)
+
+
+def settings_source() -> FrameworkSettings:
+    """Django's settings as the options' source; a bad value is named ``settings.NAME``."""
+    base_dir = getattr(settings, "BASE_DIR", None)
+    return FrameworkSettings(
+        _SettingsValues(),
+        "settings.{}",
+        default_version_path=(
+            os.fspath(base_dir) if isinstance(base_dir, (str, os.PathLike)) else None
+        ),
+    )
+
+
+def settings_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``version_callback`` from ``settings.DOCKERFLOW_VERSION_CALLBACK``
+    (a dotted path or a callable) when the keyword does not give one.
+
+    :raises ValueError: naming the setting, when its value cannot be imported or called.
+    """
+    value = getattr(settings, "DOCKERFLOW_VERSION_CALLBACK", None)
+    if options.get("version_callback") is not None or value is None:
+        return options
+    name = "settings.DOCKERFLOW_VERSION_CALLBACK"
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError as exc:
+            raise ValueError(f"{name}: cannot import {value!r}: {exc}") from exc
+    if not callable(value):
+        raise ValueError(f"{name} must be a callable or its dotted path, got {value!r}")
+    return {**options, "version_callback": value}
