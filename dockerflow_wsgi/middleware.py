@@ -420,48 +420,43 @@ class _Exchange:
         A generator rather than ``__next__``: the end of the body is no exception to catch
         and raise again. Not ``yield from``, which would close the application's iterable
         when this generator is closed, and :meth:`close` closes it already. The request's id
-        is current while the application makes a chunk, not while the server sends it.
+        is current while the body is relayed, and not once it ends.
         """
-        request_id = self.request_id
-        token = request_id_var.set(request_id)
+        # Current from the first chunk to the last: setting it around each chunk would cost
+        # more than the chunk's relay itself.
+        token = request_id_var.set(self.request_id)
         try:
-            chunks = iter(self._app_iter)
+            for chunk in self._app_iter:  # noqa: UP028 - see the docstring
+                yield chunk
+        except GeneratorExit:
+            raise
         except BaseException:
             self._exc_info = sys.exc_info()
             raise
         finally:
-            request_id_var.reset(token)
-        while True:
-            token = request_id_var.set(request_id)
             try:
-                chunk = next(chunks)
-            except StopIteration:
-                return
-            except BaseException:
-                self._exc_info = sys.exc_info()
-                raise
-            finally:
                 request_id_var.reset(token)
-            yield chunk
+            except ValueError:
+                # Finalised by the garbage collector in another context: nothing to restore.
+                pass
 
     def close(self) -> None:
         if self._finished:
             return
-        relay = self._relay if type(self._relay) is GeneratorType else None
+        if type(self._relay) is GeneratorType:
+            # Left unfinished when the server stops early; its frame refers to this exchange,
+            # so it is closed now rather than left for the garbage collector. First: it
+            # leaves the request's id as it found it, which must not undo the id set below.
+            self._relay.close()
         close = getattr(self._app_iter, "close", None)
-        if relay is None and close is None:
+        if close is None:
             # The usual list body: no code of the application's runs now, and the summary
             # carries its id itself.
             self.finish(self._exc_info)
             return
         token = request_id_var.set(self.request_id)
         try:
-            if relay is not None:
-                # Left unfinished when the server stops early; its frame refers to this
-                # exchange, so it is closed now rather than left for the garbage collector.
-                relay.close()
-            if close is not None:
-                close()
+            close()
         except BaseException:
             self._exc_info = self._exc_info or sys.exc_info()
             raise
