@@ -1,36 +1,51 @@
-"""PEP 3333 plumbing shared by the middleware: JSON answers and file-wrapper responses."""
+"""PEP 3333 plumbing of the WSGI adapter: status lines, WSGI's latin-1 strings, file wrappers."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, Callable
+from http import HTTPStatus
+from typing import Any, Callable, Optional
 
-from webob import Response
+__all__ = ["rewrap_file_response", "status_code", "status_line", "wsgi_text_as_utf8"]
 
-__all__ = ["JSON_HEADERS", "json_response", "rewrap_file_response"]
-
-#: Headers of every Dockerflow answer: JSON, and never cached by a proxy in between.
-JSON_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-cache"))
-
-# Strict RFC 8259: NaN and the infinities are refused rather than written as bare words.
-_encode = json.JSONEncoder(separators=(",", ":"), default=repr, allow_nan=False).encode
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
-def json_response(status: int, payload: Any, **headers: str) -> Response:
-    """A Dockerflow answer: ``payload`` as compact JSON; webob takes care of HEAD.
+def status_line(code: int) -> str:
+    """The WSGI status line of ``code``: ``"200 OK"``."""
+    line = _STATUS_LINES.get(code)
+    return line if line is not None else f"{code} Status {code}"
 
-    :raises ValueError: for a payload holding a float that is not finite.
-    :raises TypeError: for a payload with keys JSON cannot have.
+
+def status_code(status: Optional[str]) -> int:
+    """The integer code of a WSGI status line, 0 when there is none or it is malformed."""
+    code = _codes_of_status_lines.get(status)  # type: ignore[arg-type]
+    if code is None:
+        try:
+            code = int(status[:3]) if status else 0
+        except ValueError:
+            code = 0
+        # An application uses a handful of status lines; one that invents endless variants
+        # just starts the memory afresh.
+        if len(_codes_of_status_lines) >= 256:
+            _codes_of_status_lines.clear()
+        _codes_of_status_lines[status] = code  # type: ignore[index]
+    return code
+
+
+_codes_of_status_lines: dict[str, int] = {}
+
+
+def wsgi_text_as_utf8(text: str) -> str:
+    """The request's own text of a WSGI string.
+
+    WSGI servers decode the bytes of a request line as latin-1; clients send UTF-8, so
+    ``/café`` arrives as ``/cafÃ©``. The bytes are decoded again, as UTF-8, with U+FFFD for
+    bytes that are not. Text that holds no byte (set by an application) is left as it is.
     """
-    response = Response(
-        body=_encode(payload).encode("ascii"),
-        status=status,
-        headerlist=list(JSON_HEADERS),
-        charset=None,
-    )
-    for name, value in headers.items():
-        response.headers[name] = value
-    return response
+    try:
+        return text.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text
 
 
 class _FileCloseHook:

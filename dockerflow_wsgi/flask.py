@@ -21,12 +21,8 @@ from flask import Flask, got_request_exception, request
 from flask.ctx import _AppCtxGlobals
 
 from .config import FrameworkSettings
-from .middleware import (
-    EXC_INFO_ENVIRON_KEY,
-    USER_ID_ENVIRON_KEY,
-    DockerflowMiddleware,
-    find_middleware,
-)
+from .core import EXC_INFO_KEY, USER_ID_KEY
+from .middleware import DockerflowMiddleware, find_middleware
 from .request_id import request_id_var
 
 __all__ = ["Dockerflow"]
@@ -87,7 +83,7 @@ def _user_id_recorder(app: Flask) -> Callable[[Any], Any]:
             return response
         try:
             if current_user.is_authenticated:
-                request.environ[USER_ID_ENVIRON_KEY] = str(current_user.get_id())
+                request.environ[USER_ID_KEY] = str(current_user.get_id())
         except Exception:
             # The summary must not fail the request because a user loader did.
             pass
@@ -101,7 +97,7 @@ def _report_exception(sender: Flask, exception: BaseException, **extra: Any) -> 
 
     The middleware sees only that page; the exception goes to the summary through the environ.
     """
-    request.environ[EXC_INFO_ENVIRON_KEY] = (type(exception), exception, exception.__traceback__)
+    request.environ[EXC_INFO_KEY] = (type(exception), exception, exception.__traceback__)
 
 
 def flask_settings(app: Flask) -> FrameworkSettings:

@@ -1,54 +1,28 @@
-"""``DockerflowMiddleware``: the Dockerflow paths, request ids and the request summary."""
+"""``DockerflowMiddleware``: the WSGI adapter of the Dockerflow core.
+
+It reads a WSGI request, asks :class:`~dockerflow_wsgi.core.DockerflowCore` what to do, and
+keeps PEP 3333's rules: the status recorded in ``start_response``, the body relayed chunk by
+chunk and never buffered, the summary written when the server closes the response.
+"""
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from types import GeneratorType
 from typing import Any, Callable, Optional
 
-from webob import Response
-
-from ._wsgi import JSON_HEADERS, json_response, rewrap_file_response
-from .checks import ERROR
-from .checks.builtins import builtin_checks
-from .checks.heartbeat import Heartbeat, heartbeat_payload
-from .checks.plugins import load_entry_point_checks
-from .checks.registry import Check, CheckSource, get_check_sources, get_checks
-from .checks.runner import CheckRunner
-from .config import ENVIRONMENT_VARIABLES, Config, FrameworkSettings, VersionCallback
-from .redact import describe_exception, masked_traceback
-from .request_id import generate_request_id, is_valid_request_id, request_id_var
-from .summary import SummaryWriter
-from .version import VersionFileError, load_version_json
+from ._wsgi import rewrap_file_response, status_code, status_line, wsgi_text_as_utf8
+from .answers import ANSWERED_METHODS, METHOD_NOT_ALLOWED, DeliberateError
+from .checks.registry import Check
+from .config import FrameworkSettings, VersionCallback
+from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
+from .request_id import accept_request_id, request_id_var
 
 __all__ = ["DeliberateError", "DockerflowMiddleware", "find_middleware"]
 
-logger = logging.getLogger("dockerflow_wsgi")
-
-REQUEST_ID_ENVIRON_KEY = "dockerflow.request_id"
-#: Where a framework integration reports the exception it turned into an error page.
-EXC_INFO_ENVIRON_KEY = "dockerflow.exc_info"
-#: Where an integration (or the application) reports who made the request: the summary's uid.
-USER_ID_ENVIRON_KEY = "dockerflow.user_id"
-LBHEARTBEAT_PATH = "/__lbheartbeat__"
-HEARTBEAT_PATH = "/__heartbeat__"
-VERSION_PATH = "/__version__"
-ERROR_PATH = "/__error__"
-
-_ANSWERED_METHODS = frozenset({"GET", "HEAD"})
-
-# The load balancer's probe is answered from constants: no checks, no JSON encoding.
-_LBHEARTBEAT_BODY = b"{}"
-_LBHEARTBEAT_HEADERS = (*JSON_HEADERS, ("Content-Length", str(len(_LBHEARTBEAT_BODY))))
-
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
-
-
-class DeliberateError(Exception):
-    """Raised by ``/__error__`` so that error reporting can be tested end to end."""
 
 
 class DockerflowMiddleware:
@@ -122,23 +96,26 @@ class DockerflowMiddleware:
     ) -> None:
         self._setup(
             app,
-            Config.from_options(
-                version_path=version_path,
-                version_callback=version_callback,
-                silenced_checks=silenced_checks,
-                check_timeout=check_timeout,
-                heartbeat_cache_ttl=heartbeat_cache_ttl,
-                heartbeat_failed_status_code=heartbeat_failed_status_code,
-                request_id_header=request_id_header,
-                log_querystring=log_querystring,
-                heartbeat_details=heartbeat_details,
-                error_endpoint=error_endpoint,
-                log_probes=log_probes,
-                db=db,
-                redis=redis,
-                alembic_config=alembic_config,
+            DockerflowCore.from_options(
+                {
+                    "version_path": version_path,
+                    "version_callback": version_callback,
+                    "checks": checks,
+                    "silenced_checks": silenced_checks,
+                    "check_timeout": check_timeout,
+                    "heartbeat_cache_ttl": heartbeat_cache_ttl,
+                    "heartbeat_failed_status_code": heartbeat_failed_status_code,
+                    "request_id_header": request_id_header,
+                    "log_querystring": log_querystring,
+                    "heartbeat_details": heartbeat_details,
+                    "error_endpoint": error_endpoint,
+                    "log_probes": log_probes,
+                    "db": db,
+                    "redis": redis,
+                    "alembic_config": alembic_config,
+                },
+                sender=self,
             ),
-            checks,
         )
 
     @classmethod
@@ -149,66 +126,49 @@ class DockerflowMiddleware:
         configuration, under its environment variable's name (the keyword wins over it, and it
         over the environment); a bad value names the key it came from.
         """
-        unknown = options.keys() - ENVIRONMENT_VARIABLES.keys()
-        if unknown:
-            raise TypeError(f"DockerflowMiddleware has no option {sorted(unknown)[0]!r}")
-        checks = options.pop("checks", None)
         middleware = cls.__new__(cls)
-        middleware._setup(app, Config.from_options(framework=framework, **options), checks)
+        middleware._setup(app, DockerflowCore.from_options(options, framework, sender=middleware))
         return middleware
 
-    def _setup(
-        self, app: WSGIApp, config: Config, checks: Optional[Iterable[tuple[str, Check]]]
-    ) -> None:
+    def _setup(self, app: WSGIApp, core: DockerflowCore) -> None:
         self.app = app
-        self.config = config
-        self.checks = None if checks is None else _check_pairs(checks)
-        self._entry_point_checks = load_entry_point_checks() if checks is None else {}
-        self._builtin_checks = builtin_checks(config)
-        self._reported_clashes: set[str] = set()
-        self.heartbeat = Heartbeat(
-            self.current_checks,
-            CheckRunner(config.check_timeout),
-            cache_ttl=config.heartbeat_cache_ttl,
-            silenced_check_ids=config.silenced_checks,
-            sender=self,
-        )
-        self._request_id_key = config.request_id_environ_key
+        self.core = core
+        self.config = core.config
+        self.heartbeat = core.heartbeat
+        #: ``checks=`` as given, or ``None`` for the registry, entry points and sources.
+        self.checks = core.checks.explicit
+        # Read on every request: kept here, one attribute away.
+        self._routes = core.routes
+        self._silent_routes = core.silent_routes
+        self._summary = core.summary
+        self._request_id_key = core.config.request_id_environ_key
         # Compared with every response's header names: lowered once, not per request.
-        self._request_id_header_lower = config.request_id_header.lower()
-        self._summary = SummaryWriter(log_querystring=config.log_querystring)
-        answers: dict[str, Callable[[dict[str, Any]], Any]] = {
-            LBHEARTBEAT_PATH: self._lbheartbeat,
-            HEARTBEAT_PATH: self._heartbeat,
-            VERSION_PATH: self._version,
-        }
-        if config.error_endpoint:
-            answers[ERROR_PATH] = self._error
-        # Each path also with one trailing slash, as Django users' probes ask for it: one
-        # lookup per request either way.
-        self._routes = {**answers, **{f"{path}/": answer for path, answer in answers.items()}}
+        self._request_id_header_lower = core.config.request_id_header.lower()
+
+    def current_checks(self) -> list[tuple[str, Check]]:
+        """The checks a heartbeat runs now (see :meth:`CheckSelection.current
+        <dockerflow_wsgi.checks.selection.CheckSelection.current>`)."""
+        return self.core.checks.current()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if REQUEST_ID_ENVIRON_KEY in environ:
+        if REQUEST_ID_KEY in environ:
             # An outer DockerflowMiddleware already handles this request.
             return self.app(environ, start_response)
-        request_id = environ.get(self._request_id_key)
-        if request_id is None or not is_valid_request_id(request_id):
-            request_id = generate_request_id()
-        environ[REQUEST_ID_ENVIRON_KEY] = request_id
-        handler = self._routes.get(environ.get("PATH_INFO", ""))
-        # /__error__ is no probe: its summary is part of the error report it tests.
-        log = handler is None or self.config.log_probes or handler == self._error
-        exchange = _Exchange(self, environ, start_response, request_id, log)
+        request_id = accept_request_id(environ.get(self._request_id_key))
+        environ[REQUEST_ID_KEY] = request_id
+        route = self._routes.get(environ.get("PATH_INFO", ""))
+        exchange = _Exchange(
+            self, environ, start_response, request_id, route not in self._silent_routes
+        )
         # The id is current while code runs for this request (here, while the body is made,
         # while it is closed) and never after: a response nobody closes (a test client's)
         # leaves no id behind for whatever this thread runs next.
         token = request_id_var.set(request_id)
         try:
-            if handler is None:
+            if route is None:
                 app_iter = self.app(environ, exchange.start_response)
             else:
-                app_iter = self._answer(handler, environ, exchange.start_response)
+                app_iter = self._answer(route, environ, exchange.start_response)
         except BaseException:
             exchange.abort(sys.exc_info())
             raise
@@ -217,123 +177,12 @@ class DockerflowMiddleware:
         return exchange.wrap(app_iter)
 
     def _answer(
-        self,
-        handler: Callable[[dict[str, Any]], Any],
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-    ) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") not in _ANSWERED_METHODS:
-            response = json_response(405, {"error": "method not allowed"}, Allow="GET, HEAD")
-            return response(environ, start_response)
-        answer = handler(environ)
-        if isinstance(answer, Response):
-            return answer(environ, start_response)
-        status, headers, body = answer
-        start_response(status, list(headers))
-        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
-
-    def _lbheartbeat(self, environ: dict[str, Any]) -> tuple[str, Iterable, bytes]:
-        return "200 OK", _LBHEARTBEAT_HEADERS, _LBHEARTBEAT_BODY
-
-    def _version(self, environ: dict[str, Any]) -> Response:
-        callback = self.config.version_callback or load_version_json
-        try:
-            version = callback(self.config.version_path)
-        except VersionFileError as exc:
-            logger.error("Cannot serve /__version__: %s", exc)
-            return json_response(500, {"error": str(exc)})
-        except Exception as exc:
-            logger.error(
-                "version_callback failed: %s",
-                describe_exception(exc),
-                extra={"traceback": masked_traceback(exc)},
-            )
-            return json_response(500, {"error": f"version callback failed: {type(exc).__name__}"})
-        if version is None:
-            return json_response(404, {"error": "version.json not found"})
-        if not isinstance(version, dict):
-            logger.error("version_callback returned %s, not a dict", type(version).__name__)
-            return json_response(500, {"error": "version information is not a JSON object"})
-        try:
-            return json_response(200, version)
-        except (TypeError, ValueError, RecursionError) as exc:
-            # NaN, Infinity, keys JSON cannot have: the answer must be strict JSON or nothing.
-            logger.error("version_callback returned what JSON cannot carry: %s", exc)
-            return json_response(500, {"error": "version information is not valid JSON"})
-
-    def current_checks(self) -> list[tuple[str, Check]]:
-        """The checks a heartbeat runs now.
-
-        ``checks=`` if it was given, else the entry points overlaid by the registry (read now,
-        so late registrations count); then the built-ins the options asked for; then, unless
-        ``checks=`` was given, those of the registered check sources (a framework's own), each
-        of which takes ``<source>.<name>`` where its name is taken. Where an explicit
-        registration and an entry point share a name, the registration wins and the clash is
-        logged once.
-        """
-        sources: list[tuple[str, CheckSource]] = []
-        if self.checks is not None:
-            selected = dict(self.checks)
-        else:
-            sources = get_check_sources()
-            registered = get_checks()
-            selected = dict(self._entry_point_checks)
-            for name in (registered.keys() & selected.keys()) - self._reported_clashes:
-                self._reported_clashes.add(name)
-                logger.warning(
-                    "Check %r is both registered and published as an entry point; "
-                    "using the registered one",
-                    name,
-                )
-            selected.update(registered)
-        for name, check in self._builtin_checks:
-            selected.setdefault(name, check)
-        for source_name, source in sources:
-            for name, check in _checks_of(source_name, source):
-                # A framework's check named like another keeps a name of its own.
-                selected.setdefault(
-                    name if name not in selected else f"{source_name}.{name}", check
-                )
-        return list(selected.items())
-
-    def _heartbeat(self, environ: dict[str, Any]) -> Response:
-        results = self.heartbeat.results()
-        payload = heartbeat_payload(results, details=self.config.heartbeat_details)
-        failed = results.level >= ERROR
-        return json_response(self.config.heartbeat_failed_status_code if failed else 200, payload)
-
-    def _error(self, environ: dict[str, Any]) -> Response:
-        logger.error("The __error__ endpoint was called")
-        raise DeliberateError("/__error__ raised this exception on purpose")
-
-
-def _checks_of(name: str, source: CheckSource) -> list[tuple[str, Check]]:
-    """What ``source`` finds now; a source that fails is one failing check of its name."""
-    try:
-        return list(source())
-    except Exception as exc:
-        failure = exc
-
-        def check_source_failed() -> list[Any]:
-            raise failure
-
-        return [(name, check_source_failed)]
-
-
-def _check_pairs(checks: Iterable[tuple[str, Check]]) -> list[tuple[str, Check]]:
-    """``checks=`` as a list, each pair a name (a non-empty str) and a callable."""
-    pairs = []
-    for pair in checks:
-        try:
-            name, check = pair
-        except (TypeError, ValueError):
-            raise ValueError(f"checks must hold (name, check) pairs, got {pair!r}") from None
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"checks: a check's name must be a non-empty str, got {name!r}")
-        if not callable(check):
-            raise ValueError(f"checks: check {name!r} is not callable: {check!r}")
-        pairs.append((name, check))
-    return pairs
+        self, route: str, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        answer = self.core.answer(route) if method in ANSWERED_METHODS else METHOD_NOT_ALLOWED
+        start_response(status_line(answer.status), list(answer.headers))
+        return [] if method == "HEAD" else [answer.body]
 
 
 class _Exchange:
@@ -485,13 +334,24 @@ class _Exchange:
             return
         self._finished = True
         if self._log:
-            duration_ms = int((time.perf_counter() - self._started) * 1000)
-            self._middleware._summary.write(
-                self.environ,
-                self._status,
-                duration_ms,
+            environ = self.environ
+            summary = self._middleware._summary
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            summary.write(
+                environ.get("REQUEST_METHOD", ""),
+                path if path.isascii() else wsgi_text_as_utf8(path),
+                (
+                    wsgi_text_as_utf8(environ.get("QUERY_STRING", ""))
+                    if summary.log_querystring
+                    else None
+                ),
+                environ.get("HTTP_USER_AGENT", ""),
+                environ.get("HTTP_ACCEPT_LANGUAGE", ""),
+                environ.get(USER_ID_KEY) or environ.get("REMOTE_USER"),
+                status_code(self._status),
+                int((time.perf_counter() - self._started) * 1000),
                 self.request_id,
-                exc_info or self.environ.get(EXC_INFO_ENVIRON_KEY),
+                exc_info or environ.get(EXC_INFO_KEY),
             )
 
 

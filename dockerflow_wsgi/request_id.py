@@ -15,6 +15,7 @@ from typing import Optional
 
 __all__ = [
     "MAX_REQUEST_ID_LENGTH",
+    "accept_request_id",
     "current_request_id",
     "generate_request_id",
     "is_valid_request_id",
@@ -88,3 +89,11 @@ def is_valid_request_id(value: str) -> bool:
 def current_request_id() -> str | None:
     """The id of the request being handled in this context, if any."""
     return request_id_var.get()
+
+
+def accept_request_id(sent: Optional[str]) -> str:
+    """The id of a request that sent ``sent`` in the request id header: it, when it is safe
+    to log and echo, else a new one."""
+    if sent is None or not is_valid_request_id(sent):
+        return generate_request_id()
+    return sent

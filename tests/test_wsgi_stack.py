@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 from werkzeug.middleware.lint import LintMiddleware
 
 from dockerflow_wsgi import DockerflowMiddleware, checks
+from dockerflow_wsgi._wsgi import wsgi_text_as_utf8
 from dockerflow_wsgi.flask import Dockerflow
 from dockerflow_wsgi.logging import JsonLogFormatter
 from dockerflow_wsgi.redact import mask_secrets
-from dockerflow_wsgi.summary import MAX_CLIENT_FIELD_LENGTH, TRUNCATION_MARKER, wsgi_text_as_utf8
+from dockerflow_wsgi.summary import MAX_CLIENT_FIELD_LENGTH, TRUNCATION_MARKER
 
 DOCKERFLOW_PATHS = ["/__lbheartbeat__", "/__heartbeat__", "/__version__"]
 PATHS = [*DOCKERFLOW_PATHS, "/__error__", "/", "/stream"]

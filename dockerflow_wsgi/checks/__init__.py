@@ -28,7 +28,7 @@ from .messages import (
     level_to_text,
 )
 from .registry import clear_checks, get_checks, register, register_partial
-from .runner import CheckResults, run_checks
+from .runner import CheckResults, run_checks, run_checks_async
 
 __all__ = [
     "CRITICAL",
@@ -50,4 +50,5 @@ __all__ = [
     "register",
     "register_partial",
     "run_checks",
+    "run_checks_async",
 ]

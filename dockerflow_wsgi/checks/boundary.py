@@ -9,6 +9,7 @@ becomes an E101 Error for that check alone, and every text that crosses is maske
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Optional
 
 from .. import health
@@ -16,7 +17,7 @@ from ..redact import describe_exception, mask_secrets, masked_traceback
 from .messages import CheckMessage, Error
 from .registry import Check
 
-__all__ = ["MAX_MESSAGE_LENGTH", "CheckFailure", "evaluate"]
+__all__ = ["MAX_MESSAGE_LENGTH", "CheckFailure", "evaluate", "evaluate_async", "is_async"]
 
 #: Characters of a message's text (or an exception's) that a heartbeat shows.
 MAX_MESSAGE_LENGTH = 1000
@@ -41,27 +42,59 @@ class CheckFailure(Error):
         self.traceback = traceback
 
 
+def is_async(check: Check) -> bool:
+    """Whether ``check`` is an ``async def`` function (a partial of one, or an object whose
+    ``__call__`` is one): it is then awaited on an event loop, not called on a thread."""
+    call = type(check).__call__ if not inspect.isroutine(check) else None
+    return inspect.iscoroutinefunction(check) or inspect.iscoroutinefunction(call)
+
+
 def evaluate(check: Check) -> list[CheckMessage]:
     """Call ``check`` and return its messages, clean; never raises, whatever the check does."""
     try:
         try:
             result = check()
         except BaseException as exc:
-            return [
-                CheckFailure(
-                    describe_exception(exc, limit=MAX_MESSAGE_LENGTH),
-                    traceback=masked_traceback(exc),
-                )
-            ]
+            return _raised(exc)
+        if inspect.iscoroutine(result):
+            result.close()  # never awaited: no warning about it, and nothing of it runs
+            return [CheckFailure("the check returned a coroutine: declare it with async def")]
         return _validated(result)
     except BaseException as exc:
-        # Inspecting what the check returned raised: a hostile __eq__, __len__, __class__...
-        return [
-            CheckFailure(
-                "the check's result could not be inspected: "
-                + describe_exception(exc, limit=MAX_MESSAGE_LENGTH)
-            )
-        ]
+        return _uninspectable(exc)
+
+
+async def evaluate_async(check: Check) -> list[CheckMessage]:
+    """Await ``check`` and return its messages, clean; never raises, whatever the check does
+    (its cancellation included: a check cancelled with its event loop is E101 too)."""
+    try:
+        try:
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
+        except BaseException as exc:
+            return _raised(exc)
+        return _validated(result)
+    except BaseException as exc:
+        return _uninspectable(exc)
+
+
+def _raised(exc: BaseException) -> list[CheckMessage]:
+    return [
+        CheckFailure(
+            describe_exception(exc, limit=MAX_MESSAGE_LENGTH), traceback=masked_traceback(exc)
+        )
+    ]
+
+
+def _uninspectable(exc: BaseException) -> list[CheckMessage]:
+    # Inspecting what the check returned raised: a hostile __eq__, __len__, __class__...
+    return [
+        CheckFailure(
+            "the check's result could not be inspected: "
+            + describe_exception(exc, limit=MAX_MESSAGE_LENGTH)
+        )
+    ]
 
 
 def _validated(result: Any) -> list[CheckMessage]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from .. import signals
 from ..process import ProcessLocal
@@ -77,46 +78,84 @@ class Heartbeat(ProcessLocal):
         self._in_flight: Future[CheckResults] | None = None
         self._cached: CheckResults | None = None
         self._cached_until = 0.0
+        self._tasks: set[asyncio.Future[None]] = set()
         #: Requests currently waiting on another request's run (for tests and debugging).
         self.waiting = 0
 
     def results(self) -> CheckResults:
         """The current result: cached, shared with a run in progress, or from a new run."""
+        cached, shared, leader = self._join()
+        if cached is not None:
+            return cached
+        if leader:
+            try:
+                results = self.runner.run(self._checks(), self.silenced_check_ids)
+            except BaseException as exc:
+                self._settle(shared, exc)
+                raise
+            self._settle(shared, results)
+            return results
+        try:
+            return shared.result()
+        finally:
+            self._leave()
+
+    async def results_async(self) -> CheckResults:
+        """:meth:`results` for an event loop's thread: the run in progress is awaited, and a new
+        run is a task of its own, which the cancellation of the request that started it (a
+        client gone) does not stop, so that the requests sharing it still get its result."""
+        cached, shared, leader = self._join()
+        if cached is not None:
+            return cached
+        # Shielded: a request cancelled while it waits (its client gone) must not cancel the
+        # shared run, which wrap_future would do.
+        if leader:
+            task = asyncio.ensure_future(self._lead_async(shared))
+            self._tasks.add(task)  # a task nobody refers to may be collected mid-run
+            task.add_done_callback(self._tasks.discard)
+            return await asyncio.shield(asyncio.wrap_future(shared))
+        try:
+            return await asyncio.shield(asyncio.wrap_future(shared))
+        finally:
+            self._leave()
+
+    async def _lead_async(self, shared: Future[CheckResults]) -> None:
+        try:
+            results = await self.runner.run_async(self._checks(), self.silenced_check_ids)
+        except BaseException as exc:
+            # Handed to the requests that wait on the run; this task itself is awaited by none.
+            self._settle(shared, exc)
+            return
+        self._settle(shared, results)
+
+    def _join(self) -> tuple[Optional[CheckResults], Future[CheckResults], bool]:
+        """The cached result; else the run to share, and whether the caller is to lead it."""
         self._fresh()
         with self._lock:
             if self._cached is not None and time.monotonic() < self._cached_until:
-                return self._cached
-            in_flight = self._in_flight
-            if in_flight is None:
+                return self._cached, Future(), False
+            if self._in_flight is None:
                 self._in_flight = Future()
-            else:
-                self.waiting += 1
-        if in_flight is not None:
-            try:
-                return in_flight.result()
-            finally:
-                with self._lock:
-                    self.waiting -= 1
-        return self._lead_run()
+                return None, self._in_flight, True
+            self.waiting += 1
+            return None, self._in_flight, False
 
-    def _lead_run(self) -> CheckResults:
-        shared = self._in_flight
-        assert shared is not None
-        try:
-            results = self.runner.run(self._checks(), self.silenced_check_ids)
-        except BaseException as exc:
-            with self._lock:
-                self._in_flight = None
-            shared.set_exception(exc)
-            raise
+    def _leave(self) -> None:
+        with self._lock:
+            self.waiting -= 1
+
+    def _settle(self, shared: Future[CheckResults], outcome: Any) -> None:
+        """End the shared run with its results (cached, reported) or the exception it ended in."""
         with self._lock:
             self._in_flight = None
-            if self.cache_ttl > 0:
-                self._cached = results
+            if self.cache_ttl > 0 and isinstance(outcome, CheckResults):
+                self._cached = outcome
                 self._cached_until = time.monotonic() + self.cache_ttl
-        shared.set_result(results)
-        self._report(results)
-        return results
+        if isinstance(outcome, CheckResults):
+            shared.set_result(outcome)
+            self._report(outcome)
+        else:
+            shared.set_exception(outcome)
 
     def _report(self, results: CheckResults) -> None:
         """Log the run's findings, and tell the signal receivers how it went."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import threading
@@ -10,17 +11,18 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from .. import health
 from ..process import ProcessLocal
 from ..redact import describe_exception
-from .boundary import MAX_MESSAGE_LENGTH, CheckFailure, evaluate
+from .boundary import MAX_MESSAGE_LENGTH, CheckFailure, evaluate, evaluate_async, is_async
+from .loop import background_loop
 from .messages import OK, CheckMessage, Error, level_to_text
 from .pool import DaemonThreadPool
 from .registry import Check, get_checks
 
-__all__ = ["CheckResults", "CheckRunner", "fold_results", "run_checks"]
+__all__ = ["CheckResults", "CheckRunner", "fold_results", "run_checks", "run_checks_async"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,30 @@ def run_checks(
     return fold_results({name: evaluate(check) for name, check in pairs}, silenced_check_ids)
 
 
+async def run_checks_async(
+    checks: Optional[Iterable[tuple[str, Check]]] = None,
+    silenced_check_ids: Iterable[str] = (),
+) -> CheckResults:
+    """Run ``checks`` (the registered ones by default) concurrently, without time limit.
+
+    The ``dockerflow`` package's function: ``async def`` checks are awaited on the running
+    loop, the others run on the loop's default executor, never on its thread.
+    """
+    pairs = list(get_checks().items() if checks is None else checks)
+    loop = asyncio.get_running_loop()
+
+    async def outcome(check: Check) -> list[CheckMessage]:
+        if is_async(check):
+            return await evaluate_async(check)
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(None, context.run, evaluate, check)
+
+    messages = await asyncio.gather(*(outcome(check) for _, check in pairs))
+    return fold_results(
+        {name: found for (name, _), found in zip(pairs, messages)}, silenced_check_ids
+    )
+
+
 class _Call(NamedTuple):
     """A check's call that is under way, and when its caller stops waiting for it."""
 
@@ -112,12 +138,14 @@ class _Call(NamedTuple):
 class CheckRunner(ProcessLocal):
     """Run a set of checks concurrently, each bounded by ``timeout`` seconds.
 
-    Each check runs on a pool thread, in a copy of the caller's context, so log records it
-    makes carry the request's id. A check still running when its time is up is reported as
-    E102 and left to finish on its thread. Until it does, it is not started again: a run that
-    finds it past its time reports E102 at once, without waiting; a run that finds it within
-    its time waits only for what is left of it. A check that hangs holds one thread, and no
-    heartbeat waits for it twice.
+    A synchronous check runs on a pool thread, never on an event loop's; an ``async def``
+    check is awaited on the caller's event loop (:meth:`run_async`, under ASGI) or on the
+    process's background loop (:meth:`run`, under WSGI). Each runs in a copy of the caller's
+    context, so log records it makes carry the request's id. A check still running when its
+    time is up is reported as E102 and left to finish. Until it does, it is not started again:
+    a run that finds it past its time reports E102 at once, without waiting; a run that finds
+    it within its time waits only for what is left of it. A check that hangs holds one thread
+    (or task), and no heartbeat waits for it twice.
 
     :param timeout: seconds a run waits for its checks.
     :param max_workers: the most threads the pool may start; it starts them only as needed.
@@ -141,6 +169,37 @@ class CheckRunner(ProcessLocal):
         self._fresh()
         timeout = self.timeout
         now = time.monotonic()
+        calls = self._calls(checks, now, timeout, self._start_on_threads)
+        waiting = [call.future for call in calls.values() if call.deadline > now]
+        if waiting:
+            wait_for(waiting, timeout=_longest_wait(calls, now))
+        return self._fold(calls, now, timeout, silenced_check_ids)
+
+    async def run_async(
+        self, checks: Iterable[tuple[str, Check]], silenced_check_ids: Iterable[str] = ()
+    ) -> CheckResults:
+        """:meth:`run` for an event loop's thread, which it never blocks."""
+        self._fresh()
+        timeout = self.timeout
+        now = time.monotonic()
+        calls = self._calls(checks, now, timeout, self._start_on_this_loop)
+        waiting = [
+            asyncio.wrap_future(call.future) for call in calls.values() if call.deadline > now
+        ]
+        if waiting:
+            # asyncio.wait, unlike wait_for, cancels nothing at the timeout: a late check goes
+            # on and is reported once it returns, as under WSGI.
+            await asyncio.wait(waiting, timeout=_longest_wait(calls, now))
+        return self._fold(calls, now, timeout, silenced_check_ids)
+
+    def _calls(
+        self,
+        checks: Iterable[tuple[str, Check]],
+        now: float,
+        timeout: float,
+        start: Callable[[Check], Future[list[CheckMessage]]],
+    ) -> dict[str, _Call]:
+        """Each check's call: the one under way, or one ``start`` begins now."""
         calls: dict[str, _Call] = {}
         with self._lock:
             for name, check in checks:
@@ -148,25 +207,41 @@ class CheckRunner(ProcessLocal):
                 call = self._in_flight.get(key)
                 # A finished call is forgotten by its done-callback, which may not have run yet.
                 if call is None or call.future.done():
-                    context = contextvars.copy_context()
-                    future = self.pool.submit(context.run, evaluate, check)
+                    future = start(check)
                     call = _Call(future, now, now + timeout)
                     self._in_flight[key] = call
                     future.add_done_callback(functools.partial(self._forget, key, call))
                 calls[name] = call
-        waiting = [call for call in calls.values() if call.deadline > now]
-        if waiting:
-            wait_for(
-                [call.future for call in waiting],
-                timeout=max(call.deadline for call in waiting) - now,
-            )
+        return calls
+
+    def _start_on_threads(self, check: Check) -> Future[list[CheckMessage]]:
+        context = contextvars.copy_context()
+        if is_async(check):
+            return background_loop.submit(evaluate_async(check), context)
+        return self.pool.submit(context.run, evaluate, check)
+
+    def _start_on_this_loop(self, check: Check) -> Future[list[CheckMessage]]:
+        if is_async(check):
+            # A task copies the current context: the request's.
+            return _settled_by(asyncio.ensure_future(evaluate_async(check)))
+        return self.pool.submit(contextvars.copy_context().run, evaluate, check)
+
+    def _fold(
+        self,
+        calls: dict[str, _Call],
+        now: float,
+        timeout: float,
+        silenced_check_ids: Iterable[str],
+    ) -> CheckResults:
         ended = time.monotonic()
         messages = {}
         for name, call in calls.items():
             if call.future.done():
-                # evaluate() never raises; should the pool's thread itself fail, the boundary
-                # still holds.
-                failure = call.future.exception()
+                # The boundary never raises; should the thread or task running it fail, the
+                # boundary still holds.
+                failure = (
+                    asyncio.CancelledError() if call.future.cancelled() else call.future.exception()
+                )
                 messages[name] = (
                     call.future.result()
                     if failure is None
@@ -182,3 +257,25 @@ class CheckRunner(ProcessLocal):
         with self._lock:
             if self._in_flight.get(key) is call:
                 del self._in_flight[key]
+
+
+def _longest_wait(calls: dict[str, _Call], now: float) -> float:
+    return max(call.deadline for call in calls.values()) - now
+
+
+def _settled_by(task: asyncio.Future[list[CheckMessage]]) -> Future[list[CheckMessage]]:
+    """A thread-safe future that ``task`` settles: the runner's calls are all of that kind, so
+    that a run on a thread and a run on a loop can share one."""
+    future: Future[list[CheckMessage]] = Future()
+    future.set_running_or_notify_cancel()
+
+    def settle(done: asyncio.Future[list[CheckMessage]]) -> None:
+        if done.cancelled():
+            future.set_exception(asyncio.CancelledError())
+        elif done.exception() is not None:
+            future.set_exception(done.exception())  # type: ignore[arg-type]
+        else:
+            future.set_result(done.result())
+
+    task.add_done_callback(settle)
+    return future

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse
 
-from ..middleware import EXC_INFO_ENVIRON_KEY, USER_ID_ENVIRON_KEY
+from ..core import EXC_INFO_KEY, USER_ID_KEY
 
 __all__ = ["DockerflowDjangoMiddleware"]
 
@@ -35,7 +35,7 @@ def _report_exception(sender: Any, request: Optional[HttpRequest] = None, **kwar
     keys = _request_keys(request)
     exc_info = sys.exc_info()
     if keys is not None and exc_info[0] is not None:
-        keys[EXC_INFO_ENVIRON_KEY] = exc_info
+        keys[EXC_INFO_KEY] = exc_info
 
 
 def _authenticated_user_id(request: HttpRequest) -> Optional[str]:
@@ -77,5 +77,5 @@ class DockerflowDjangoMiddleware:
         user_id = _authenticated_user_id(request)
         keys = _request_keys(request)
         if user_id is not None and keys is not None:
-            keys[USER_ID_ENVIRON_KEY] = user_id
+            keys[USER_ID_KEY] = user_id
         return response

@@ -1,0 +1,112 @@
+"""Everything Dockerflow does for a request, whatever the protocol that carries it.
+
+The WSGI middleware, the ASGI middleware and the Sanic integration are adapters around one
+:class:`DockerflowCore`: they read the request in their protocol, ask the core which Dockerflow
+path it is, which request id it gets and what to answer, and hand the summary's fields to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Iterable
+from typing import Any, Optional
+
+from .answers import (
+    LBHEARTBEAT,
+    Answer,
+    Route,
+    error_endpoint,
+    heartbeat_answer,
+    routes_of,
+    version_answer,
+)
+from .checks.heartbeat import Heartbeat
+from .checks.registry import Check
+from .checks.runner import CheckRunner
+from .checks.selection import CheckSelection
+from .config import ENVIRONMENT_VARIABLES, Config, FrameworkSettings
+from .summary import SummaryWriter
+
+__all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "DockerflowCore"]
+
+# Keys of a WSGI environ or an ASGI scope.
+#: The request's id, for the application.
+REQUEST_ID_KEY = "dockerflow.request_id"
+#: Where a framework integration reports the exception it turned into an error page.
+EXC_INFO_KEY = "dockerflow.exc_info"
+#: Where an integration (or the application) reports who made the request: the summary's uid.
+USER_ID_KEY = "dockerflow.user_id"
+
+
+class DockerflowCore:
+    """The options, checks, heartbeat, answers and summary of one middleware.
+
+    :param config: the validated options.
+    :param checks: ``checks=``, replacing the registry, entry points and check sources.
+    :param sender: the sender of the heartbeat signals (the middleware, or a framework's app).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        checks: Optional[Iterable[tuple[str, Check]]] = None,
+        sender: Any = None,
+    ) -> None:
+        self.config = config
+        self.checks = CheckSelection(config, checks)
+        self.heartbeat = Heartbeat(
+            self.checks.current,
+            CheckRunner(config.check_timeout),
+            cache_ttl=config.heartbeat_cache_ttl,
+            silenced_check_ids=config.silenced_checks,
+            sender=sender,
+        )
+        self.summary = SummaryWriter(log_querystring=config.log_querystring)
+        #: Path to route; any other path is the application's.
+        self.routes = routes_of(config)
+        #: Routes whose requests get no summary: the probes, when ``log_probes`` is off.
+        self.silent_routes = frozenset() if config.log_probes else Route.PROBES
+
+    @classmethod
+    def from_options(
+        cls,
+        options: dict[str, Any],
+        framework: Optional[FrameworkSettings] = None,
+        sender: Any = None,
+    ) -> DockerflowCore:
+        """The core of a middleware given ``options`` (keyword name to value, ``checks``
+        included), each also from ``framework``'s configuration and the environment.
+
+        :raises TypeError: for a name that is no option.
+        :raises ValueError: for a value that cannot work, naming where it came from.
+        """
+        unknown = options.keys() - ENVIRONMENT_VARIABLES.keys()
+        if unknown:
+            raise TypeError(f"Dockerflow has no option {sorted(unknown)[0]!r}")
+        settings = {name: value for name, value in options.items() if name != "checks"}
+        config = Config.from_options(framework=framework, **settings)
+        return cls(config, options.get("checks"), sender)
+
+    def answer(self, route: str) -> Answer:
+        """The answer to a GET of ``route``; may block (checks, ``version.json``)."""
+        if route == Route.LBHEARTBEAT:
+            return LBHEARTBEAT
+        if route == Route.HEARTBEAT:
+            return heartbeat_answer(self.heartbeat.results(), self.config)
+        if route == Route.VERSION:
+            return version_answer(self.config)
+        return error_endpoint()
+
+    async def answer_async(self, route: str) -> Answer:
+        """:meth:`answer` for an event loop's thread: checks are awaited, ``version.json`` is
+        read on a pool thread, nothing blocks the loop."""
+        if route == Route.LBHEARTBEAT:
+            return LBHEARTBEAT
+        if route == Route.HEARTBEAT:
+            return heartbeat_answer(await self.heartbeat.results_async(), self.config)
+        if route == Route.VERSION:
+            context = contextvars.copy_context()
+            pool = self.heartbeat.runner.pool
+            return await asyncio.wrap_future(pool.submit(context.run, version_answer, self.config))
+        return error_endpoint()
