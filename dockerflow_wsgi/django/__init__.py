@@ -2,7 +2,7 @@
 
 .. code-block:: python
 
-    # wsgi.py
+    # wsgi.py (or asgi.py, with get_asgi_application)
     from dockerflow_wsgi.django import get_wsgi_application
 
     application = get_wsgi_application()
@@ -14,7 +14,8 @@
 Importable before the settings are configured: ``INSTALLED_APPS`` and ``MIDDLEWARE`` name it.
 """
 
+from .asgi import get_asgi_application
 from .middleware import DockerflowDjangoMiddleware
 from .wsgi import get_wsgi_application
 
-__all__ = ["DockerflowDjangoMiddleware", "get_wsgi_application"]
+__all__ = ["DockerflowDjangoMiddleware", "get_asgi_application", "get_wsgi_application"]

@@ -1,0 +1,255 @@
+"""``DockerflowASGIMiddleware``: the ASGI adapter of the Dockerflow core.
+
+It reads an ASGI ``http`` request, asks :class:`~dockerflow_wsgi.core.DockerflowCore` what to
+do, and keeps the ASGI rules: ``lifespan`` and ``websocket`` scopes pass through untouched, the
+body is relayed message by message, ``more_body`` decides when a response ends, and nothing
+blocking runs on the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, MutableMapping
+from typing import Any, Callable, Optional
+
+from .answers import ANSWERED_METHODS, METHOD_NOT_ALLOWED, Answer
+from .config import FrameworkSettings
+from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
+from .request_id import accept_request_id, request_id_var
+
+__all__ = ["DockerflowASGIMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_USER_AGENT = b"user-agent"
+_ACCEPT_LANGUAGE = b"accept-language"
+
+
+class DockerflowASGIMiddleware:
+    """Make any ASGI 3 application follow the Dockerflow conventions.
+
+    The ASGI twin of :class:`~dockerflow_wsgi.DockerflowMiddleware`, with the same options
+    (keywords, and their environment variables): ``/__lbheartbeat__``, ``/__heartbeat__`` and
+    ``/__version__`` answered before the application, a request id for every request, and one
+    ``request.summary`` record, written when the last body message is sent, when the
+    application raises (ERROR with the exception, which is raised again) or when the client
+    goes away.
+
+    .. code-block:: python
+
+        from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
+
+        app.add_middleware(DockerflowASGIMiddleware)              # FastAPI, Starlette
+        application = DockerflowASGIMiddleware(asgi_application)  # any ASGI 3 app
+
+    The request id is at ``scope["dockerflow.request_id"]`` of the scope the application gets
+    (a copy: the server's scope is left as it is) and in the context variable for the whole
+    request, so every log record the application makes carries it. ``async def`` checks are
+    awaited on the server's loop; the others run on the middleware's threads, never on the
+    loop's.
+
+    :param app: the ASGI application to wrap.
+    :param options: the options of :class:`~dockerflow_wsgi.DockerflowMiddleware`.
+    :raises ValueError: for an invalid option or environment variable, naming it.
+    """
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self._setup(app, DockerflowCore.from_options(options, sender=self))
+
+    @classmethod
+    def with_framework_settings(
+        cls, app: ASGIApp, framework: FrameworkSettings, **options: Any
+    ) -> DockerflowASGIMiddleware:
+        """The middleware of a framework integration: each option also from ``framework``'s
+        configuration (see :meth:`DockerflowMiddleware.with_framework_settings
+        <dockerflow_wsgi.DockerflowMiddleware.with_framework_settings>`)."""
+        middleware = cls.__new__(cls)
+        middleware._setup(app, DockerflowCore.from_options(options, framework, sender=middleware))
+        return middleware
+
+    def _setup(self, app: ASGIApp, core: DockerflowCore) -> None:
+        self.app = app
+        self.core = core
+        self.config = core.config
+        self.heartbeat = core.heartbeat
+        self._routes = core.routes
+        self._silent_routes = core.silent_routes
+        # ASGI header names are lowercase bytes: encoded once, compared with every request's.
+        self._request_id_header = core.config.request_id_header.lower().encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or REQUEST_ID_KEY in scope:
+            # lifespan, websocket, or a request an outer middleware already handles.
+            await self.app(scope, receive, send)
+            return
+        sent_id = agent = lang = None
+        wanted = self._request_id_header
+        for name, value in scope.get("headers", ()):
+            if name == wanted:
+                sent_id = value.decode("latin-1")
+            elif name == _USER_AGENT:
+                agent = value
+            elif name == _ACCEPT_LANGUAGE:
+                lang = value
+        request_id = accept_request_id(sent_id)
+        scope = dict(scope)
+        scope[REQUEST_ID_KEY] = request_id
+        path, route = self._route(scope)
+        exchange = _Exchange(
+            self, scope, send, request_id, path, agent, lang, route not in self._silent_routes
+        )
+        token = request_id_var.set(request_id)
+        try:
+            if route is None:
+                await self.app(scope, receive, exchange.send)
+            else:
+                await exchange.answer(route)
+        except asyncio.CancelledError:
+            # The server gave up on the request (its client went away): no error of the app's.
+            exchange.finish(None)
+            raise
+        except BaseException:
+            exchange.finish(sys.exc_info())
+            raise
+        else:
+            # Already written when the body ended; else the client went away before it did,
+            # or the application returned without ending it.
+            exchange.finish(None)
+        finally:
+            request_id_var.reset(token)
+
+    def _route(self, scope: Scope) -> tuple[str, Optional[str]]:
+        """The request's whole path, and the Dockerflow route it is, if any.
+
+        ``path`` includes ``root_path`` (where the application is mounted) in today's ASGI
+        servers and leaves it out in older ones: both are understood.
+        """
+        path = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if not root:
+            return path, self._routes.get(path)
+        if path.startswith(root):
+            return path, self._routes.get(path[len(root) :])
+        return root + path, self._routes.get(path)
+
+
+class _Exchange:
+    """One request's passage through the middleware: the ``send`` the application gets, which
+    records the status, adds the request id header and writes the summary at the end."""
+
+    __slots__ = (
+        "_agent",
+        "_code",
+        "_finished",
+        "_lang",
+        "_log",
+        "_middleware",
+        "_path",
+        "_scope",
+        "_send",
+        "_started",
+        "request_id",
+    )
+
+    def __init__(
+        self,
+        middleware: DockerflowASGIMiddleware,
+        scope: Scope,
+        send: Send,
+        request_id: str,
+        path: str,
+        agent: Optional[bytes],
+        lang: Optional[bytes],
+        log: bool,
+    ) -> None:
+        self._middleware = middleware
+        self._scope = scope
+        self._send = send
+        self.request_id = request_id
+        self._path = path
+        self._agent = agent
+        self._lang = lang
+        self._log = log
+        self._code = 0
+        self._finished = False
+        self._started = time.perf_counter()
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self._code = message["status"]
+            message = self._with_request_id(message)
+        try:
+            await self._send(message)
+        except BaseException:
+            # The connection failed under the application: its request ends here.
+            self.finish(None)
+            raise
+        if kind == "http.response.body" and not message.get("more_body", False):
+            self.finish(None)
+
+    def _with_request_id(self, message: Message) -> Message:
+        wanted = self._middleware._request_id_header
+        headers = message.get("headers", ())
+        for name, _ in headers:
+            if bytes(name).lower() == wanted:
+                return message  # the application's own, as it wants it
+        return {
+            **message,
+            "headers": [*headers, (wanted, self.request_id.encode("latin-1"))],
+        }
+
+    async def answer(self, route: str) -> None:
+        """Answer a Dockerflow path; HEAD gets the headers of GET and no body."""
+        method = self._scope.get("method")
+        answer: Answer = (
+            await self._middleware.core.answer_async(route)
+            if method in ANSWERED_METHODS
+            else METHOD_NOT_ALLOWED
+        )
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [
+                    (name.lower().encode("latin-1"), value.encode("latin-1"))
+                    for name, value in answer.headers
+                ],
+            }
+        )
+        await self.send(
+            {"type": "http.response.body", "body": b"" if method == "HEAD" else answer.body}
+        )
+
+    def finish(self, exc_info: Any) -> None:
+        """Write the summary, once; with the exception a framework reported at
+        ``scope["dockerflow.exc_info"]`` when there is none of the application's own."""
+        if self._finished:
+            return
+        self._finished = True
+        if not self._log:
+            return
+        scope = self._scope
+        summary = self._middleware.core.summary
+        summary.write(
+            scope.get("method", ""),
+            self._path,
+            (
+                bytes(scope.get("query_string", b"")).decode("utf-8", "replace")
+                if summary.log_querystring
+                else None
+            ),
+            "" if self._agent is None else self._agent.decode("latin-1"),
+            "" if self._lang is None else self._lang.decode("latin-1"),
+            scope.get(USER_ID_KEY),
+            self._code,
+            int((time.perf_counter() - self._started) * 1000),
+            self.request_id,
+            exc_info or scope.get(EXC_INFO_KEY),
+        )
