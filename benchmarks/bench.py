@@ -546,6 +546,50 @@ def _serve_and_load(
             )
 
 
+def asgi_scenarios(
+    report: Report, requests: int, rounds: int, seconds: int, server_rounds: int
+) -> None:
+    """FastAPI bare, with DockerflowASGIMiddleware and with the dockerflow package's FastAPI
+    integration: in process (raw ASGI calls), then under uvicorn."""
+    try:
+        import asgi_bench
+    except ImportError as exc:
+        print(f"ASGI: skipped ({exc.name} is not installed)")
+        return
+    print(f"ASGI in process ({requests} requests x {rounds} rounds, interleaved, median)")
+    timings = [report.row(label, value) for label, value in asgi_bench.in_process(requests, rounds)]
+    _asgi_targets(report, "in process", timings)
+    load = _load_with_wrk if shutil.which("wrk") else _load_with_python
+    print(f"ASGI under uvicorn, {server_rounds} rounds of {seconds} s per server", flush=True)
+    served = asgi_bench.under_uvicorn(seconds, server_rounds, load, _wait_until_serving, _free_port)
+    for label, rate, ratio in served:
+        print(f"  {label:<66} {rate:7.0f} req/s  {ratio:4.2f}x", flush=True)
+        report.extra[f"uvicorn: {label}"] = {"requests_per_s": rate, "ratio": round(ratio, 3)}
+    _asgi_targets(report, "uvicorn", [1e6 / rate for _, rate, _ in served])
+
+
+def _asgi_targets(report: Report, where: str, microseconds: list[float]) -> None:
+    """Overheads over FastAPI hello, and a probe's cost over the raw ASGI floor; the figures
+    in the order of asgi_bench's scenarios."""
+    bare, floor, ours, theirs, lb_ours, lb_theirs = microseconds
+    if theirs == bare:
+        print("  (the dockerflow package is not installed: no side-by-side figures)")
+        return
+    ratio = (ours - bare) / (theirs - bare)
+    report.extra[f"asgi {where}: overhead ours/theirs"] = round(ratio, 3)
+    report.target(
+        f"ASGI ({where}): pass-through overhead <= 1/3 of the dockerflow package's",
+        ratio <= 1 / 3,
+        f"{ours - bare:.2f} vs {theirs - bare:.2f} µs ({ratio:.3f})",
+    )
+    speedup = (lb_theirs - floor) / max(lb_ours - floor, 0.01)
+    report.target(
+        f"ASGI ({where}): /__lbheartbeat__ >= 5x faster than theirs (cost over the raw floor)",
+        speedup >= 5,
+        f"{lb_ours - floor:.2f} vs {lb_theirs - floor:.2f} µs ({speedup:.1f}x)",
+    )
+
+
 def memory_scenario(report: Report, requests: int) -> None:
     print(f"Memory: RSS around {requests:,} pass-through requests", flush=True)
     finished = subprocess.run(
@@ -572,17 +616,19 @@ def write_docs(report: Report) -> None:
     lines = [rule, f"{'scenario':<{width}}  {'µs/request':>12}", rule]
     lines += [f"{name:<{width}}  {value:>12.2f}" for name, value in report.rows]
     lines += [rule, ""]
-    served = [
-        (key[len("gunicorn ") :], value)
-        for key, value in report.extra.items()
-        if key.startswith("gunicorn ") and isinstance(value, dict)
-    ]
-    if served:
+    for prefix, heading in (("gunicorn ", "under gunicorn"), ("uvicorn: ", "under uvicorn")):
+        served = [
+            (key[len(prefix) :], value)
+            for key, value in report.extra.items()
+            if key.startswith(prefix) and isinstance(value, dict)
+        ]
+        if not served:
+            continue
         served_width = max(len(name) for name, _ in served) + 2
         served_rule = f"{'=' * served_width}  {'=' * 10}  {'=' * 13}"
         lines += [
             served_rule,
-            f"{'under gunicorn':<{served_width}}  {'requests/s':>10}  {'ratio to bare':>13}",
+            f"{heading:<{served_width}}  {'requests/s':>10}  {'ratio to bare':>13}",
             served_rule,
         ]
         lines += [
@@ -669,6 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     request_scenarios(report, requests, rounds)
     heartbeat_scenarios(report)
     server_scenarios(report, seconds=2, rounds=2 if options.quick else 10)
+    asgi_scenarios(report, requests, rounds, seconds=2, server_rounds=2 if options.quick else 10)
     memory_scenario(report, 100_000 if options.quick else 1_000_000)
     if not options.no_docs:
         write_docs(report)
