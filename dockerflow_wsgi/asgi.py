@@ -146,6 +146,7 @@ class _Exchange:
     __slots__ = (
         "_agent",
         "_code",
+        "_ended",
         "_finished",
         "_lang",
         "_log",
@@ -177,6 +178,7 @@ class _Exchange:
         self._lang = lang
         self._log = log
         self._code = 0
+        self._ended: Optional[float] = None
         self._finished = False
         self._started = time.perf_counter()
 
@@ -192,7 +194,12 @@ class _Exchange:
             self.finish(None)
             raise
         if kind == "http.response.body" and not message.get("more_body", False):
-            self.finish(None)
+            self._ended = time.perf_counter()
+            if self._code < 500:
+                self.finish(None)
+            # A 5xx page may be sent before the exception behind it is raised on to the
+            # server (Starlette's ServerErrorMiddleware does so): its summary waits for the
+            # application to return or raise, timed to this end of the body all the same.
 
     def _with_request_id(self, message: Message) -> Message:
         wanted = self._middleware._request_id_header
@@ -249,7 +256,7 @@ class _Exchange:
             "" if self._lang is None else self._lang.decode("latin-1"),
             scope.get(USER_ID_KEY),
             self._code,
-            int((time.perf_counter() - self._started) * 1000),
+            int(((self._ended or time.perf_counter()) - self._started) * 1000),
             self.request_id,
             exc_info or scope.get(EXC_INFO_KEY),
         )

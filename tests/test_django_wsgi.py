@@ -237,6 +237,19 @@ def test_an_asgi_request_reports_to_its_scope(user):
     assert isinstance(request.scope["dockerflow.exc_info"][1], LookupError)
 
 
+def test_under_asgi_the_request_id_is_in_meta_as_under_wsgi():
+    """Django builds an ASGI request's META from the scope's headers only."""
+    request = AsyncRequestFactory().get("/")
+    request.scope["dockerflow.request_id"] = "asgi-meta-1"
+    seen = []
+
+    DockerflowDjangoMiddleware(
+        lambda request: seen.append(request.META.get("dockerflow.request_id"))
+    )(request)
+
+    assert seen == ["asgi-meta-1"]
+
+
 def test_the_docs_recipe_for_django_tests_passes():
     spec = importlib.util.spec_from_file_location("django_tests", SNIPPETS / "django_tests.py")
     assert spec is not None and spec.loader is not None

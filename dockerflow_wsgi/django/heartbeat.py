@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ..checks import CheckMessage
+from ..checks.boundary import is_async
 from ..checks.registry import Check
 from .connections import closing_new_connections
 
@@ -116,6 +117,15 @@ def _heartbeat_check(
 
     A Django check is called as the ``dockerflow`` package called it, ``check(app_configs=None)``.
     """
+
+    if is_async(check):
+
+        async def run_async() -> Any:
+            # An async check cannot use Django's synchronous database connections: none to close.
+            result = check(app_configs=None) if django_style else check()
+            return _translated(await result, silenced)
+
+        return run_async
 
     def run() -> Any:
         with closing_new_connections():

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse
 
-from ..core import EXC_INFO_KEY, USER_ID_KEY
+from ..core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
 
 __all__ = ["DockerflowDjangoMiddleware"]
 
@@ -61,8 +61,10 @@ class DockerflowDjangoMiddleware:
             "dockerflow_wsgi.django.DockerflowDjangoMiddleware",
         ]
 
-    The summary's ``uid`` is the authenticated ``request.user``'s primary key, as it is when
-    the response leaves (a login or logout during the request counts). An exception that
+    Under ASGI it also puts the request id in ``request.META["dockerflow.request_id"]``, where
+    it is under WSGI. The summary's ``uid`` is the authenticated ``request.user``'s primary
+    key, as it is when the response leaves (a login or logout during the request counts). An
+    exception that
     Django turns into a 500 page (from a view, another middleware or an error handler) makes
     the summary an ERROR with its traceback. The request id and the summary themselves come
     from :func:`dockerflow_wsgi.django.get_wsgi_application`.
@@ -73,6 +75,11 @@ class DockerflowDjangoMiddleware:
         got_request_exception.connect(_report_exception, dispatch_uid=__name__)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        scope = getattr(request, "scope", None)
+        if scope is not None and REQUEST_ID_KEY in scope:
+            # Under ASGI, Django builds META from the scope's headers only: the id goes where a
+            # view finds it under WSGI.
+            request.META[REQUEST_ID_KEY] = scope[REQUEST_ID_KEY]
         response = self.get_response(request)
         user_id = _authenticated_user_id(request)
         keys = _request_keys(request)

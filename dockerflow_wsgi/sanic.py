@@ -1,0 +1,269 @@
+"""The Sanic integration: Dockerflow for an application that Sanic's own server runs.
+
+.. code-block:: python
+
+    from dockerflow_wsgi.sanic import Dockerflow
+
+    dockerflow = Dockerflow(app)          # or Dockerflow() then dockerflow.init_app(app)
+
+Sanic's server calls no WSGI or ASGI callable that could be wrapped, so this adapter hooks
+into Sanic's request lifecycle instead, and only translates it into core calls:
+
+* the ``http.lifecycle.handle`` signal, when Sanic starts handling a request (before routing
+  and before reading the body): the request id, the context variable, the clock;
+* a request middleware that runs before every other one: the Dockerflow answers;
+* a response middleware that runs after every other one: the status, the request id header;
+* the ``http.lifecycle.response`` signal, just before the response's last bytes are sent (after
+  the handler returned, so after the last chunk of a streamed body): the summary; the
+  ``http.lifecycle.exception`` signal, for the exception that Sanic answers with its error page;
+  ``http.lifecycle.complete``, when the connection closes, for a request that ended without a
+  response (its client gone).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextvars import ContextVar, Token
+from typing import Any, Optional
+from urllib.parse import unquote
+
+from sanic import Request, Sanic
+from sanic.compat import Header
+from sanic.constants import HTTP_METHODS
+from sanic.http import Stage
+from sanic.models.server_types import ConnInfo
+from sanic.response import BaseHTTPResponse, HTTPResponse
+
+from .answers import ANSWERED_METHODS, METHOD_NOT_ALLOWED
+from .config import FrameworkSettings
+from .core import DockerflowCore
+from .request_id import accept_request_id, request_id_var
+from .summary import SummaryWriter
+
+__all__ = ["Dockerflow"]
+
+# Sanic runs the request middleware of the highest priority first and the response middleware
+# of the highest priority last: Dockerflow answers before the application's middleware, and
+# sees the response after they changed it.
+_FIRST_AND_LAST = sys.maxsize
+
+
+class _Exchange:
+    """One request's passage through Sanic: what the summary needs, gathered along the way."""
+
+    __slots__ = (
+        "_id_token",
+        "_token",
+        "agent",
+        "code",
+        "exception",
+        "lang",
+        "log",
+        "request",
+        "request_id",
+        "started",
+        "summary",
+    )
+
+    def __init__(
+        self, summary: SummaryWriter, request: Request, request_id: str, log: bool
+    ) -> None:
+        """Begin the request: its id, and this exchange, are the context's until :meth:`finish`."""
+        self.summary = summary
+        self.request = request
+        self.request_id = request_id
+        self.log = log
+        headers = request.headers
+        self.agent = _header_text(headers.getone("user-agent", ""))
+        self.lang = _header_text(headers.getone("accept-language", ""))
+        self.code = 0
+        self.exception: Optional[BaseException] = None
+        self.started = time.perf_counter()
+        self._id_token = request_id_var.set(request_id)
+        self._token: Token[Optional[_Exchange]] = _exchange_var.set(self)
+
+    def finish(self, exception: Optional[BaseException]) -> None:
+        """Write the summary, then end the request's context (its id, this exchange): the
+        connection's next request runs in the same task, and must not begin with this id."""
+        request = self.request
+        try:
+            if self.log:
+                summary = self.summary
+                summary.write(
+                    request.method,
+                    unquote(request.path, errors="replace"),
+                    request.query_string if summary.log_querystring else None,
+                    self.agent,
+                    self.lang,
+                    getattr(request.ctx, "user_id", None),
+                    self.code,
+                    int((time.perf_counter() - self.started) * 1000),
+                    self.request_id,
+                    exception,
+                )
+        finally:
+            _exchange_var.reset(self._token)
+            request_id_var.reset(self._id_token)
+
+
+#: The request being handled. Sanic handles a connection's requests one after the other in one
+#: task, so each is the current one from its ``http.lifecycle.handle`` to its summary; none is
+#: for a malformed request that Sanic answers itself, which (as under WSGI) the application
+#: never sees.
+_exchange_var: ContextVar[Optional[_Exchange]] = ContextVar("dockerflow_sanic", default=None)
+
+
+def _header_text(value: str) -> str:
+    """A header value as the WSGI and ASGI adapters log it: its bytes read as latin-1.
+
+    Sanic decodes header bytes as UTF-8, keeping invalid ones as lone surrogates, which no
+    log line could carry; the same request makes the same summary whichever adapter serves it.
+    """
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def sanic_settings(app: Sanic) -> FrameworkSettings:
+    """``app.config`` as the options' source. The default ``version_path`` is the core's, the
+    current directory, which is the ``dockerflow`` package's Sanic default (``"."``) too."""
+    return FrameworkSettings(app.config, "app.config[{!r}]")
+
+
+class Dockerflow:
+    """Dockerflow for a Sanic application served by Sanic's own server.
+
+    ``/__lbheartbeat__``, ``/__heartbeat__`` and ``/__version__`` (also with a trailing slash)
+    are answered before the application's request middleware and handlers, a request id is
+    given to every request and one ``request.summary`` record is written for it.
+
+    Each option comes from the keyword, else from ``app.config`` under its environment
+    variable's name (``app.config["DOCKERFLOW_CHECK_TIMEOUT"]``), else from the environment.
+    The heartbeat signals are sent with the Sanic app as sender.
+
+    During a request, ``request.ctx.request_id`` is its id, and the application may set
+    ``request.ctx.user_id`` for the summary's ``uid``.
+
+    :param app: the Sanic application; may be given later to :meth:`init_app`.
+    :param options: options of :class:`~dockerflow_wsgi.DockerflowMiddleware`.
+    :raises ValueError: for an invalid option, naming where it came from.
+    """
+
+    def __init__(self, app: Optional[Sanic] = None, **options: Any) -> None:
+        self.options = options
+        #: The core serving the application given last.
+        self.core: Optional[DockerflowCore] = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Sanic) -> None:
+        """Set Dockerflow up on ``app``, once: an app that has it already
+        (``app.ctx.dockerflow``) keeps its own."""
+        existing = getattr(app.ctx, "dockerflow", None)
+        if existing is not None:
+            self.core = existing.core
+            return
+        self.core = DockerflowCore.from_options(self.options, sanic_settings(app), sender=app)
+        _SanicAdapter(self.core).install(app)
+        app.ctx.dockerflow = self
+
+
+class _SanicAdapter:
+    """The routes, middleware and signal handlers that translate one app's Sanic lifecycle
+    into calls of its core."""
+
+    def __init__(self, core: DockerflowCore) -> None:
+        self.core = core
+        self._routes = core.routes
+        self._silent_routes = core.silent_routes
+        self._request_id_header = core.config.request_id_header
+
+    def install(self, app: Sanic) -> None:
+        for path, route in self._routes.items():
+            if not path.endswith("/"):
+                # Every method, so that Dockerflow answers them all (405 included) and Sanic
+                # routes the path without its error machinery; the names are the dockerflow
+                # package's, for url_for.
+                app.add_route(
+                    self.answer,
+                    path,
+                    methods=HTTP_METHODS,
+                    name=f"dockerflow.{route}",
+                    strict_slashes=False,
+                )
+        app.register_middleware(self.answer, "request", priority=_FIRST_AND_LAST)
+        app.register_middleware(self.respond, "response", priority=_FIRST_AND_LAST)
+        app.signal("http.lifecycle.handle", priority=_FIRST_AND_LAST)(self.start)
+        app.signal("http.lifecycle.exception")(self.on_exception)
+        app.signal("http.lifecycle.response")(self.on_response)
+        app.signal("http.lifecycle.complete")(self.on_complete)
+
+    def start(self, request: Request) -> None:
+        """Sanic starts handling ``request``: give it its id, for the whole request."""
+        request_id = accept_request_id(request.headers.getone(self._request_id_header, None))
+        request.ctx.request_id = request_id
+        log = self._routes.get(request.path) not in self._silent_routes
+        _Exchange(self.core.summary, request, request_id, log)
+
+    async def answer(self, request: Request) -> Optional[HTTPResponse]:
+        """Answer a Dockerflow path; HEAD gets the headers of GET and no body.
+
+        Registered as the first request middleware, so the application's middleware never see
+        a probe, and as the handler of the Dockerflow routes, since Sanic routes a path to a
+        handler only.
+        """
+        route = self._routes.get(request.path)
+        if route is None:
+            return None
+        method = request.method
+        answer = (
+            await self.core.answer_async(route)
+            if method in ANSWERED_METHODS
+            else METHOD_NOT_ALLOWED
+        )
+        return HTTPResponse(
+            b"" if method == "HEAD" else answer.body, answer.status, Header(answer.headers)
+        )
+
+    def respond(self, request: Request, response: BaseHTTPResponse) -> None:
+        """The last response middleware: the status as sent, the request id unless the
+        application gave the header itself. Before the headers go, also for a streamed body."""
+        exchange = _exchange_var.get()
+        if exchange is None:
+            return
+        exchange.code = response.status
+        if self._request_id_header not in response.headers:
+            response.headers[self._request_id_header] = exchange.request_id
+
+    def on_exception(self, request: Request, exception: BaseException) -> None:
+        """Sanic caught ``exception``. Its error page, if any, is a response like any other;
+        once the response has begun (a streamed body), none follows: the request ends here."""
+        exchange = _exchange_var.get()
+        if exchange is None:
+            return
+        if getattr(request.stream, "stage", Stage.HANDLER) is Stage.HANDLER:
+            exchange.exception = exception
+        else:
+            exchange.finish(exception)
+
+    def on_response(self, request: Request, response: BaseHTTPResponse) -> None:
+        """The response is about to end: the summary. The exception that led to it counts as
+        the application's error when the answer is a 5xx; one answered 404 or 400 (Sanic's
+        ``NotFound``, an error handler of the application) is the client's."""
+        exchange = _exchange_var.get()
+        if exchange is None:
+            return
+        exchange.code = response.status
+        exchange.finish(exchange.exception if response.status >= 500 else None)
+
+    def on_complete(self, conn_info: ConnInfo) -> None:
+        """The connection closed with a request unanswered (its client gone, a timeout): its
+        summary has the status sent so far. A websocket's session ends here too: as under
+        ASGI, it has no summary."""
+        exchange = _exchange_var.get()
+        if exchange is None:
+            return
+        if exchange.request.headers.getone("upgrade", "").lower() == "websocket":
+            exchange.log = False
+        exchange.finish(None)

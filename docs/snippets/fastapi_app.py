@@ -1,0 +1,13 @@
+"""FastAPI: ``uvicorn fastapi_app:app --no-access-log``."""
+
+from fastapi import FastAPI, Request
+
+from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
+
+app = FastAPI()
+app.add_middleware(DockerflowASGIMiddleware)
+
+
+@app.get("/")
+async def hello(request: Request) -> dict:
+    return {"message": "hello", "request_id": request.scope["dockerflow.request_id"]}
