@@ -80,6 +80,7 @@ class DockerflowASGIMiddleware:
         self.heartbeat = core.heartbeat
         self._routes = core.routes
         self._silent_routes = core.silent_routes
+        self._summary = core.summary
         # ASGI header names are lowercase bytes: encoded once, compared with every request's.
         self._request_id_header = core.config.request_id_header.lower().encode("latin-1")
 
@@ -100,7 +101,11 @@ class DockerflowASGIMiddleware:
         request_id = accept_request_id(sent_id)
         scope = dict(scope)
         scope[REQUEST_ID_KEY] = request_id
-        path, route = self._route(scope)
+        if scope.get("root_path"):
+            path, route = self._mounted_route(scope)
+        else:
+            path = scope.get("path", "")
+            route = self._routes.get(path)
         exchange = _Exchange(
             self, scope, send, request_id, path, agent, lang, route not in self._silent_routes
         )
@@ -124,16 +129,15 @@ class DockerflowASGIMiddleware:
         finally:
             request_id_var.reset(token)
 
-    def _route(self, scope: Scope) -> tuple[str, Optional[str]]:
-        """The request's whole path, and the Dockerflow route it is, if any.
+    def _mounted_route(self, scope: Scope) -> tuple[str, Optional[str]]:
+        """The whole path of a request to an application mounted at ``root_path``, and the
+        Dockerflow route it is, if any.
 
-        ``path`` includes ``root_path`` (where the application is mounted) in today's ASGI
-        servers and leaves it out in older ones: both are understood.
+        ``path`` includes ``root_path`` in today's ASGI servers and leaves it out in older
+        ones: both are understood.
         """
         path = scope.get("path", "")
-        root = scope.get("root_path", "")
-        if not root:
-            return path, self._routes.get(path)
+        root = scope["root_path"]
         if path.startswith(root):
             return path, self._routes.get(path[len(root) :])
         return root + path, self._routes.get(path)
@@ -203,14 +207,18 @@ class _Exchange:
 
     def _with_request_id(self, message: Message) -> Message:
         wanted = self._middleware._request_id_header
+        length = len(wanted)
         headers = message.get("headers", ())
         for name, _ in headers:
-            if bytes(name).lower() == wanted:
+            # Most names differ in length already, and len() is cheaper than lower().
+            if len(name) == length and bytes(name).lower() == wanted:
                 return message  # the application's own, as it wants it
-        return {
-            **message,
-            "headers": [*headers, (wanted, self.request_id.encode("latin-1"))],
-        }
+        header = (wanted, self.request_id.encode("latin-1"))
+        if type(headers) is list:
+            # A response's own list, made for this message (as Starlette's middleware do).
+            headers.append(header)
+            return message
+        return {**message, "headers": [*headers, header]}
 
     async def answer(self, route: str) -> None:
         """Answer a Dockerflow path; HEAD gets the headers of GET and no body."""
@@ -243,7 +251,7 @@ class _Exchange:
         if not self._log:
             return
         scope = self._scope
-        summary = self._middleware.core.summary
+        summary = self._middleware._summary
         summary.write(
             scope.get("method", ""),
             self._path,

@@ -80,8 +80,11 @@ def write_plain(
                 line = formatter.format(make_record(name, level, fields))
             handler.acquire()
             try:
-                handler.stream.write(line + handler.terminator)
-                handler.flush()
+                # StreamHandler.emit's write and flush, the lock held once for both.
+                stream = handler.stream
+                stream.write(line + handler.terminator)
+                if hasattr(stream, "flush"):
+                    stream.flush()
             finally:
                 handler.release()
         except RecursionError:
