@@ -10,6 +10,7 @@ naming the variable or key, instead of surfacing as a 500 on the first probe.
 from __future__ import annotations
 
 import os
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ ENVIRONMENT_VARIABLES: dict[str, str | None] = {
     "db": "DATABASE_URL",
     "redis": "REDIS_URL",
     "alembic_config": "ALEMBIC_CONFIG",
+    "heartbeat_groups": "DOCKERFLOW_HEARTBEAT_GROUPS",
+    "check_timeouts": "DOCKERFLOW_CHECK_TIMEOUTS",
+    "non_critical_checks": "DOCKERFLOW_NON_CRITICAL_CHECKS",
+    "heartbeat_interval": "DOCKERFLOW_HEARTBEAT_INTERVAL",
 }
 
 
@@ -150,6 +155,87 @@ def _parse_id_list(value: Any, name: str) -> frozenset[str]:
     return frozenset(str(item).strip() for item in items if str(item).strip())
 
 
+_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_NAME_RULE = "names are 1-64 characters of A-Z a-z 0-9 _ . -"
+
+
+def _check_name(item: Any, name: str, form: str) -> str:
+    text = str(item).strip()
+    if not _NAME.fullmatch(text):
+        raise ValueError(f"{name} must look like {form} ({_NAME_RULE}): bad name {item!r}")
+    return text
+
+
+def _parse_names(value: Any, name: str) -> frozenset[str]:
+    """Check names, as ``a,b,c`` or an iterable of names."""
+    form = "database,redis"
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise ValueError(f"{name} must look like {form} ({_NAME_RULE}), got {value!r}")
+    return frozenset(_check_name(item, name, form) for item in items)
+
+
+def _parse_groups(value: Any, name: str) -> dict[str, tuple[str, ...]]:
+    """Heartbeat groups, as ``readiness=database,redis;startup=migrations`` or a mapping of
+    group name to check names (an iterable, or a comma-separated string)."""
+    form = "readiness=database,redis;startup=migrations"
+    if isinstance(value, str):
+        pairs = []
+        for part in value.split(";"):
+            group, sep, members = part.partition("=")
+            if not sep:
+                raise ValueError(
+                    f"{name} must look like {form} ({_NAME_RULE}): {part.strip()!r} has no '='"
+                )
+            pairs.append((group, members))
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        raise ValueError(f"{name} must look like {form} ({_NAME_RULE}), got {value!r}")
+    groups: dict[str, tuple[str, ...]] = {}
+    for group, members in pairs:
+        group_name = _check_name(group, name, form)
+        if group_name in groups:
+            raise ValueError(
+                f"{name} must look like {form} ({_NAME_RULE}): group {group_name!r} is given twice"
+            )
+        items = members.split(",") if isinstance(members, str) else members
+        checks = tuple(_check_name(item, name, form) for item in items)
+        if len(set(checks)) != len(checks):
+            raise ValueError(
+                f"{name} must look like {form} ({_NAME_RULE}): group {group_name!r} names a "
+                "check twice"
+            )
+        groups[group_name] = checks
+    return groups
+
+
+def _parse_timeouts(value: Any, name: str) -> dict[str, float]:
+    """Per-check timeouts, as ``redis=0.5,database=2`` or a mapping of check name to seconds."""
+    form = "redis=0.5,database=2"
+    if isinstance(value, str):
+        pairs = []
+        for part in value.split(","):
+            check, sep, seconds = part.partition("=")
+            if not sep:
+                raise ValueError(
+                    f"{name} must look like {form} ({_NAME_RULE}, seconds above 0): "
+                    f"{part.strip()!r} has no '='"
+                )
+            pairs.append((check, seconds))
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        raise ValueError(f"{name} must look like {form}, got {value!r}")
+    timeouts: dict[str, float] = {}
+    for check, seconds in pairs:
+        check_name = _check_name(check, name, form)
+        if check_name in timeouts:
+            raise ValueError(f"{name} must look like {form}: {check_name!r} is given twice")
+        timeouts[check_name] = _parse_seconds(seconds, f"{name} ({check_name})", allow_zero=False)
+    return timeouts
+
+
 @dataclass(frozen=True)
 class Config:
     """The middleware's settings after parsing; see the configuration docs for each one."""
@@ -168,6 +254,10 @@ class Config:
     db: Any
     redis: Any
     alembic_config: Any
+    heartbeat_groups: Mapping[str, tuple[str, ...]]
+    check_timeouts: Mapping[str, float]
+    non_critical_checks: frozenset[str]
+    heartbeat_interval: float
 
     @property
     def request_id_environ_key(self) -> str:
@@ -192,6 +282,10 @@ class Config:
         db: Any = None,
         redis: Any = None,
         alembic_config: Any = None,
+        heartbeat_groups: Mapping[str, Any] | str | None = None,
+        check_timeouts: Mapping[str, Any] | str | None = None,
+        non_critical_checks: Iterable[str] | str | None = None,
+        heartbeat_interval: float | str | None = None,
         environ: Mapping[str, str] | None = None,
         framework: FrameworkSettings | None = None,
     ) -> Config:
@@ -242,6 +336,12 @@ class Config:
             value, name = pick(option, keyword)
             return default if value is None else parse_bool(value, name)
 
+        def parsed(
+            option: str, keyword: Any, parse: Callable[[Any, str], Any], default: Any
+        ) -> Any:
+            value, name = pick(option, keyword)
+            return default if value is None else parse(value, name)
+
         value, name = pick("alembic_config", alembic_config)
         # An alembic Config object is passed on as it is; anything else must be a path.
         if value is not None and not hasattr(value, "get_main_option"):
@@ -262,4 +362,15 @@ class Config:
             db=pick("db", db)[0],
             redis=pick("redis", redis)[0],
             alembic_config=value,
+            heartbeat_groups=parsed("heartbeat_groups", heartbeat_groups, _parse_groups, {}),
+            check_timeouts=parsed("check_timeouts", check_timeouts, _parse_timeouts, {}),
+            non_critical_checks=parsed(
+                "non_critical_checks", non_critical_checks, _parse_names, frozenset()
+            ),
+            heartbeat_interval=parsed(
+                "heartbeat_interval",
+                heartbeat_interval,
+                lambda value, name: _parse_seconds(value, name, allow_zero=True),
+                0.0,
+            ),
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 import threading
 from typing import Any, Optional
 
@@ -449,3 +451,17 @@ def test_options_come_from_the_environment_and_are_validated(monkeypatch):
         DockerflowASGIMiddleware(Recorder())
     with pytest.raises(TypeError, match="no option 'check_timeuot'"):
         DockerflowASGIMiddleware(Recorder(), check_timeuot=1)
+
+
+def test_importing_the_library_and_its_asgi_middleware_imports_no_framework():
+    script = (
+        "import sys, dockerflow_wsgi, dockerflow_wsgi.asgi\n"
+        "frameworks = {'flask', 'django', 'sanic', 'starlette', 'fastapi', 'uvicorn',\n"
+        "              'sqlalchemy', 'redis', 'alembic', 'prometheus_client', 'webob'}\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules} & frameworks))\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    assert finished.stdout.strip() == "[]"
