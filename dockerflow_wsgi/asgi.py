@@ -190,7 +190,21 @@ class _Exchange:
         kind = message["type"]
         if kind == "http.response.start":
             self._code = message["status"]
-            message = self._with_request_id(message)
+            wanted = self._middleware._request_id_header
+            length = len(wanted)
+            headers = message.get("headers", ())
+            for name, _ in headers:
+                # Most names differ in length already, and len() is cheaper than lower().
+                if len(name) == length and bytes(name).lower() == wanted:
+                    break  # the application's own, as it wants it
+            else:
+                header = (wanted, self.request_id.encode("latin-1"))
+                if type(headers) is list:
+                    # The response's own list, made for this message (as Starlette's
+                    # middleware take it too): no copy of the message.
+                    headers.append(header)
+                else:
+                    message = {**message, "headers": [*headers, header]}
         try:
             await self._send(message)
         except BaseException:
@@ -204,21 +218,6 @@ class _Exchange:
             # A 5xx page may be sent before the exception behind it is raised on to the
             # server (Starlette's ServerErrorMiddleware does so): its summary waits for the
             # application to return or raise, timed to this end of the body all the same.
-
-    def _with_request_id(self, message: Message) -> Message:
-        wanted = self._middleware._request_id_header
-        length = len(wanted)
-        headers = message.get("headers", ())
-        for name, _ in headers:
-            # Most names differ in length already, and len() is cheaper than lower().
-            if len(name) == length and bytes(name).lower() == wanted:
-                return message  # the application's own, as it wants it
-        header = (wanted, self.request_id.encode("latin-1"))
-        if type(headers) is list:
-            # A response's own list, made for this message (as Starlette's middleware do).
-            headers.append(header)
-            return message
-        return {**message, "headers": [*headers, header]}
 
     async def answer(self, route: str) -> None:
         """Answer a Dockerflow path; HEAD gets the headers of GET and no body."""

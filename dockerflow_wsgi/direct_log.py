@@ -66,7 +66,10 @@ def write_plain(
 ) -> None:
     """Write the line of a record named ``name`` with no message and ``fields`` as its extra
     attributes to each handler, as ``StreamHandler.emit`` does; a failure goes to the
-    handler's ``handleError`` with the record it would have had."""
+    handler's ``handleError`` with the record it would have had.
+
+    Every value of ``fields`` is a str or an int (the summary makes them so).
+    """
     created = time.time()
     process = os.getpid() if logging.logProcesses else None
     for handler in handlers:
@@ -74,7 +77,7 @@ def write_plain(
             formatter: JsonLogFormatter = handler.formatter  # type: ignore[assignment]
             try:
                 # Making values plain is idempotent: the next handler may get the same dict.
-                line = formatter.format_fields(name, level, created, process, fields)
+                line = formatter.format_fields(name, level, created, process, fields, True)
             except Exception:
                 # The formatter's format() never raises: it describes what it cannot write.
                 line = formatter.format(make_record(name, level, fields))

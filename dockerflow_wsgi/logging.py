@@ -142,7 +142,11 @@ class JsonLogFormatter(JsonFormatter):
         """Arrange the record into the mozlog envelope."""
         attributes = record.__dict__
         fields = {key: attributes[key] for key in self._extra_keys(attributes)}
-        traceback_text = message_dict.pop("exc_info", None)
+        # python-json-logger puts the formatted exception under "exc_info" of the message dict,
+        # which is the record's own dict message otherwise: a key a dict message may have too.
+        traceback_text = (
+            message_dict.pop("exc_info", None) if record.exc_info or record.exc_text else None
+        )
         fields.update(message_dict)
         if record.message:
             fields["msg"] = record.message
@@ -155,21 +159,29 @@ class JsonLogFormatter(JsonFormatter):
         elif traceback_text:
             fields["traceback"] = traceback_text
         self._make_plain(fields)
-        log_data.update(self._envelope(record.name, record.levelno, record.created, record.process))
-        log_data["Fields"] = fields
+        log_data.update(
+            self._envelope(record.name, record.levelno, record.created, record.process, fields)
+        )
 
     def format_fields(
-        self, name: str, levelno: int, created: float, process: int | None, fields: dict[str, Any]
+        self,
+        name: str,
+        levelno: int,
+        created: float,
+        process: int | None,
+        fields: dict[str, Any],
+        plain: bool = False,
     ) -> str:
         """The line :meth:`format` writes for a record with no message and no exception whose
         extra attributes are ``fields``, made without the record.
 
         For the request summary, written once per request: see :mod:`dockerflow_wsgi.summary`.
-        ``fields`` is the caller's to give away; its values may be replaced by plain ones.
+        ``fields`` is the caller's to give away; its values may be replaced by plain ones, which
+        the caller may promise they are already (``plain``: every value a str or an int).
         """
-        self._make_plain(fields)
-        log_data = self._envelope(name, levelno, created, process)
-        log_data["Fields"] = fields
+        if not plain:
+            self._make_plain(fields)
+        log_data = self._envelope(name, levelno, created, process, fields)
         # What serialize_log_record(process_log_record(...)) gives, for this exact class (the
         # only one the summary's direct write serves): process_log_record is the identity.
         return self.prefix + self.jsonify_log_record(log_data)
@@ -208,8 +220,9 @@ class JsonLogFormatter(JsonFormatter):
         return keys
 
     def _envelope(
-        self, name: str, levelno: int, created: float, process: int | None
+        self, name: str, levelno: int, created: float, process: int | None, fields: Any
     ) -> dict[str, Any]:
+        """The mozlog line of a record, ``fields`` as its ``Fields``."""
         severity = _SEVERITY_OF_LEVEL.get(levelno)
         return {
             "Timestamp": int(created * 1_000_000_000),
@@ -219,6 +232,7 @@ class JsonLogFormatter(JsonFormatter):
             "EnvVersion": self.LOGGING_FORMAT_VERSION,
             "Severity": _syslog_severity(levelno) if severity is None else severity,
             "Pid": process,
+            "Fields": fields,
         }
 
     def _flatten(self, value: Any) -> Any:
@@ -256,13 +270,15 @@ class JsonLogFormatter(JsonFormatter):
 
     def _format_failure(self, record: logging.LogRecord, exc: Exception) -> str:
         """Describe a record that could not be formatted, without raising again."""
-        envelope = self._envelope(record.name, record.levelno, record.created, record.process)
-        envelope["Fields"] = {
+        fields = {
             "msg": _safe_repr(record.msg),
             "args": _safe_repr(record.args),
             "error": f"log record could not be formatted: {_safe_repr(exc)}",
             "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         }
+        envelope = self._envelope(
+            record.name, record.levelno, record.created, record.process, fields
+        )
         return self._encoder.encode(envelope)
 
 

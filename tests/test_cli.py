@@ -828,10 +828,10 @@ def test_check_config_of_an_app_shows_its_keywords_and_masks_its_engine(cli, tmp
 
 
 def test_check_config_warns_about_unknown_dockerflow_variables(cli):
-    result = cli("check-config", DOCKERFLOW_CHECK_TIMEOUTS="3")
+    result = cli("check-config", DOCKERFLOW_CHECK_TIMOUT="3")
 
     assert result.returncode == 0
-    assert "DOCKERFLOW_CHECK_TIMEOUTS is not a dockerflow-wsgi setting" in result.stderr
+    assert "DOCKERFLOW_CHECK_TIMOUT is not a dockerflow-wsgi setting" in result.stderr
     assert "did you mean DOCKERFLOW_CHECK_TIMEOUT?" in result.stderr
 
 

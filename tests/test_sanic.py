@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -39,9 +40,6 @@ from dockerflow_wsgi.signals import heartbeat_failed, heartbeat_passed
 TESTS = Path(__file__).resolve().parent
 SNIPPETS = TESTS.parent / "docs" / "snippets"
 
-#: How long the main app's synchronous check takes for a request whose id starts with "slow-":
-#: long enough to see the loop answer other requests meanwhile.
-SLOW_CHECK = 0.8
 
 VERSION = {
     "source": "https://github.com/acme/orders",
@@ -139,8 +137,14 @@ def main_app() -> Sanic:
 
     @checks.register
     def sync_check() -> list[checks.CheckMessage]:
-        if (current_request_id() or "").startswith("slow-"):
-            time.sleep(SLOW_CHECK)
+        request_id = current_request_id() or ""
+        if request_id.startswith("slow-"):
+            # Held until the test releases it: the test sees the loop answer meanwhile.
+            gate = Path(tempfile.gettempdir()) / request_id
+            gate.with_suffix(".started").touch()
+            deadline = time.monotonic() + 30
+            while not gate.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
         return [checks.Warning(f"ran on {threading.current_thread().name}", id="test.W001")]
 
     @checks.register
@@ -468,15 +472,29 @@ def test_the_heartbeat_awaits_async_checks_and_runs_sync_ones_on_threads(main, p
 
 
 def test_a_heartbeat_waiting_for_a_sync_check_leaves_the_loop_free(main):
-    slow = {"X-Request-ID": f"slow-{uuid.uuid4().hex}"}
-    with ThreadPoolExecutor(1) as pool:
-        heartbeat = pool.submit(httpx.get, f"{main.url}/__heartbeat__", headers=slow, timeout=10)
-        time.sleep(SLOW_CHECK / 4)
-        started = time.monotonic()
-        assert httpx.get(f"{main.url}/__lbheartbeat__").status_code == 200
-        assert time.monotonic() - started < SLOW_CHECK / 2
-        assert not heartbeat.done()
-        assert heartbeat.result().status_code == 200
+    request_id = f"slow-{uuid.uuid4().hex}"
+    gate = Path(tempfile.gettempdir()) / request_id
+    started = gate.with_suffix(".started")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            heartbeat = pool.submit(
+                httpx.get,
+                f"{main.url}/__heartbeat__",
+                headers={"X-Request-ID": request_id},
+                timeout=60,
+            )
+            deadline = time.monotonic() + 30
+            while not started.exists():
+                assert time.monotonic() < deadline, "the check never started"
+                time.sleep(0.01)
+            # The sync check is held on its thread: the loop still answers.
+            assert httpx.get(f"{main.url}/__lbheartbeat__", timeout=10).status_code == 200
+            assert not heartbeat.done()
+            gate.touch()
+            assert heartbeat.result().status_code == 200
+    finally:
+        gate.unlink(missing_ok=True)
+        started.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("path", ["/__lbheartbeat__", "/__heartbeat__", "/__version__"])
