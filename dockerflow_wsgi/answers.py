@@ -20,16 +20,21 @@ from .version import VersionFileError, load_version_json
 
 __all__ = [
     "ANSWERED_METHODS",
+    "GROUPS_PATH",
+    "HEARTBEAT_PATH",
     "JSON_HEADERS",
     "LBHEARTBEAT",
     "METHOD_NOT_ALLOWED",
+    "NO_SUCH_GROUP",
     "Answer",
     "DeliberateError",
     "Route",
     "error_endpoint",
     "heartbeat_answer",
+    "is_group_path",
     "json_answer",
     "routes_of",
+    "silent_routes_of",
     "version_answer",
 ]
 
@@ -66,24 +71,30 @@ def json_answer(status: int, payload: Any, *headers: tuple[str, str]) -> Answer:
 #: The load balancer's probe: a constant, no checks, no JSON encoding per request.
 LBHEARTBEAT = json_answer(200, {})
 METHOD_NOT_ALLOWED = json_answer(405, {"error": "method not allowed"}, ("Allow", "GET, HEAD"))
+NO_SUCH_GROUP = json_answer(404, {"error": "no heartbeat group of that name"})
 
 
 class Route:
-    """The Dockerflow paths, and what the request summary makes of each."""
+    """The Dockerflow paths, and what the request summary makes of each.
+
+    A configured heartbeat group's route is ``GROUP_PREFIX + <group name>``.
+    """
 
     LBHEARTBEAT = "lbheartbeat"
     HEARTBEAT = "heartbeat"
     VERSION = "version"
     ERROR = "error"
+    GROUP_PREFIX = "heartbeat/"
+    #: ``/__heartbeat__/<name>`` for a name no group has.
+    UNKNOWN_GROUP = "heartbeat/?"
 
-    #: Routes whose summary ``log_probes`` silences: ``/__error__`` is no probe, its summary is
-    #: part of the error report it tests.
-    PROBES = frozenset({LBHEARTBEAT, HEARTBEAT, VERSION})
 
-
+HEARTBEAT_PATH = "/__heartbeat__"
+#: Where heartbeat groups are, ``/__heartbeat__/<group>``.
+GROUPS_PATH = HEARTBEAT_PATH + "/"
 _PATHS = {
     "/__lbheartbeat__": Route.LBHEARTBEAT,
-    "/__heartbeat__": Route.HEARTBEAT,
+    HEARTBEAT_PATH: Route.HEARTBEAT,
     "/__version__": Route.VERSION,
 }
 
@@ -96,7 +107,31 @@ def routes_of(config: Config) -> dict[str, str]:
     paths = dict(_PATHS)
     if config.error_endpoint:
         paths["/__error__"] = Route.ERROR
+    for group in config.heartbeat_groups:
+        paths[f"{HEARTBEAT_PATH}/{group}"] = Route.GROUP_PREFIX + group
     return {**paths, **{f"{path}/": route for path, route in paths.items()}}
+
+
+def is_group_path(path: str) -> bool:
+    """Whether ``path`` asks for a heartbeat group (``/__heartbeat__/<name>``, with one
+    trailing slash or none), whether or not one has that name."""
+    if not path.startswith(GROUPS_PATH):
+        return False
+    name = path[len(GROUPS_PATH) :]
+    if name.endswith("/"):
+        name = name[:-1]
+    return bool(name) and "/" not in name
+
+
+def silent_routes_of(config: Config, routes: dict[str, str]) -> frozenset[str]:
+    """Routes whose requests get no summary: the probes (every heartbeat group's included),
+    when ``log_probes`` is off. ``/__error__`` is no probe: its summary is part of the error
+    report it tests."""
+    if config.log_probes:
+        return frozenset()
+    return frozenset(route for route in routes.values() if route != Route.ERROR) | {
+        Route.UNKNOWN_GROUP
+    }
 
 
 def heartbeat_answer(results: CheckResults, config: Config) -> Answer:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, MutableMapping
 from typing import Any, Callable, Optional
 
-from .answers import ANSWERED_METHODS, METHOD_NOT_ALLOWED, Answer
+from .answers import ANSWERED_METHODS, GROUPS_PATH, METHOD_NOT_ALLOWED, Answer
 from .config import FrameworkSettings
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
 from .request_id import accept_request_id, request_id_var
@@ -80,6 +80,8 @@ class DockerflowASGIMiddleware:
         self.heartbeat = core.heartbeat
         self._routes = core.routes
         self._silent_routes = core.silent_routes
+        #: Started by the first request of each process (``heartbeat_interval``), else None.
+        self._background = core.background
         self._summary = core.summary
         # ASGI header names are lowercase bytes: encoded once, compared with every request's.
         self._request_id_header = core.config.request_id_header.lower().encode("latin-1")
@@ -89,6 +91,8 @@ class DockerflowASGIMiddleware:
             # lifespan, websocket, or a request an outer middleware already handles.
             await self.app(scope, receive, send)
             return
+        if self._background is not None:
+            self._background.start()
         sent_id = agent = lang = None
         wanted = self._request_id_header
         for name, value in scope.get("headers", ()):
@@ -106,6 +110,8 @@ class DockerflowASGIMiddleware:
         else:
             path = scope.get("path", "")
             route = self._routes.get(path)
+            if route is None and path.startswith(GROUPS_PATH):
+                route = self.core.route(path)
         exchange = _Exchange(
             self, scope, send, request_id, path, agent, lang, route not in self._silent_routes
         )
@@ -139,8 +145,8 @@ class DockerflowASGIMiddleware:
         path = scope.get("path", "")
         root = scope["root_path"]
         if path.startswith(root):
-            return path, self._routes.get(path[len(root) :])
-        return root + path, self._routes.get(path)
+            return path, self.core.route(path[len(root) :])
+        return root + path, self.core.route(path)
 
 
 class _Exchange:

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import Iterable
 from typing import Any, Optional
 
 from .answers import (
     LBHEARTBEAT,
+    NO_SUCH_GROUP,
     Answer,
     Route,
     error_endpoint,
     heartbeat_answer,
+    is_group_path,
     routes_of,
+    silent_routes_of,
     version_answer,
 )
+from .checks.background import BackgroundRuns
 from .checks.heartbeat import Heartbeat
 from .checks.registry import Check
 from .checks.runner import CheckRunner
@@ -55,18 +60,60 @@ class DockerflowCore:
     ) -> None:
         self.config = config
         self.checks = CheckSelection(config, checks)
-        self.heartbeat = Heartbeat(
-            self.checks.current,
-            CheckRunner(config.check_timeout),
-            cache_ttl=config.heartbeat_cache_ttl,
-            silenced_check_ids=config.silenced_checks,
-            sender=sender,
-        )
+        runner = CheckRunner(config.check_timeout, timeouts=config.check_timeouts)
+        rules = {
+            "cache_ttl": config.heartbeat_cache_ttl,
+            "silenced_check_ids": config.silenced_checks,
+            "non_critical_checks": config.non_critical_checks,
+            "sender": sender,
+        }
+        self.heartbeat = Heartbeat(self.checks.current, runner, **rules)
+        #: The heartbeat of each group, sharing the runner (a check in two groups runs once).
+        self.groups = {
+            name: Heartbeat(functools.partial(self.checks.group, members), runner, **rules)
+            for name, members in config.heartbeat_groups.items()
+        }
+        #: The checks' runs in the background, when ``heartbeat_interval`` is above zero.
+        self.background: Optional[BackgroundRuns] = None
+        if config.heartbeat_interval > 0:
+            self.background = BackgroundRuns(
+                self.checks.current,
+                runner,
+                config.heartbeat_interval,
+                after_run=lambda messages: self.heartbeat.report(self.heartbeat.fold(messages)),
+            )
+            for heartbeat in self._heartbeats():
+                heartbeat.background = self.background
         self.summary = SummaryWriter(log_querystring=config.log_querystring)
-        #: Path to route; any other path is the application's.
+        #: Path to route; :meth:`route` also knows the paths of unknown groups.
         self.routes = routes_of(config)
         #: Routes whose requests get no summary: the probes, when ``log_probes`` is off.
-        self.silent_routes = frozenset() if config.log_probes else Route.PROBES
+        self.silent_routes = silent_routes_of(config, self.routes)
+
+    def _heartbeats(self) -> list[Heartbeat]:
+        return [self.heartbeat, *self.groups.values()]
+
+    @property
+    def sender(self) -> Any:
+        """The sender of the heartbeat signals: the middleware, or a framework's app."""
+        return self.heartbeat.sender
+
+    @sender.setter
+    def sender(self, sender: Any) -> None:
+        for heartbeat in self._heartbeats():
+            heartbeat.sender = sender
+
+    def route(self, path: str) -> Optional[str]:
+        """The Dockerflow route of a request for ``path``, ``None`` for the application's.
+
+        An adapter may look ``path`` up in :attr:`routes` itself, the usual request's one cost,
+        and ask this only for a path under :data:`~dockerflow_wsgi.answers.GROUPS_PATH` that
+        :attr:`routes` does not have: a heartbeat group nobody configured is still ours (404).
+        """
+        route = self.routes.get(path)
+        if route is None and is_group_path(path):
+            return Route.UNKNOWN_GROUP
+        return route
 
     @classmethod
     def from_options(
@@ -96,7 +143,12 @@ class DockerflowCore:
             return heartbeat_answer(self.heartbeat.results(), self.config)
         if route == Route.VERSION:
             return version_answer(self.config)
-        return error_endpoint()
+        if route == Route.ERROR:
+            return error_endpoint()
+        group = self._group(route)
+        if group is None:
+            return NO_SUCH_GROUP
+        return heartbeat_answer(group.results(), self.config)
 
     async def answer_async(self, route: str) -> Answer:
         """:meth:`answer` for an event loop's thread: checks are awaited, ``version.json`` is
@@ -109,4 +161,12 @@ class DockerflowCore:
             context = contextvars.copy_context()
             pool = self.heartbeat.runner.pool
             return await asyncio.wrap_future(pool.submit(context.run, version_answer, self.config))
-        return error_endpoint()
+        if route == Route.ERROR:
+            return error_endpoint()
+        group = self._group(route)
+        if group is None:
+            return NO_SUCH_GROUP
+        return heartbeat_answer(await group.results_async(), self.config)
+
+    def _group(self, route: str) -> Optional[Heartbeat]:
+        return self.groups.get(route[len(Route.GROUP_PREFIX) :])

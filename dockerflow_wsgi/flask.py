@@ -136,7 +136,7 @@ class Dockerflow:
             )
             app.wsgi_app = self.middleware  # type: ignore[method-assign]
         # heartbeat_failed.connect_via(app) is how a Flask user listens.
-        self.middleware.heartbeat.sender = app
+        self.middleware.core.sender = app
         app.app_ctx_globals_class = _globals_with_request_id(app.app_ctx_globals_class)
         if "dockerflow" not in app.extensions:
             got_request_exception.connect(_report_exception, app)

@@ -14,7 +14,7 @@ from types import GeneratorType
 from typing import Any, Callable, Optional
 
 from ._wsgi import rewrap_file_response, status_code, status_line, wsgi_text_as_utf8
-from .answers import ANSWERED_METHODS, METHOD_NOT_ALLOWED, DeliberateError
+from .answers import ANSWERED_METHODS, GROUPS_PATH, METHOD_NOT_ALLOWED, DeliberateError
 from .checks.registry import Check
 from .config import FrameworkSettings, VersionCallback
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
@@ -72,6 +72,16 @@ class DockerflowMiddleware:
     :param redis: redis client or URL for the Redis check (``REDIS_URL``).
     :param alembic_config: path to ``alembic.ini`` for the migrations check
         (``ALEMBIC_CONFIG``; needs ``db``).
+    :param heartbeat_groups: named subsets of the checks, each served at
+        ``/__heartbeat__/<group>``: a mapping of group name to check names
+        (``DOCKERFLOW_HEARTBEAT_GROUPS``: ``readiness=database,redis;startup=migrations``).
+    :param check_timeouts: per-check timeouts overriding ``check_timeout``: a mapping of check
+        name to seconds (``DOCKERFLOW_CHECK_TIMEOUTS``: ``redis=0.5,database=2``).
+    :param non_critical_checks: checks whose ERROR and CRITICAL messages count as WARNING
+        (``DOCKERFLOW_NON_CRITICAL_CHECKS``, comma-separated).
+    :param heartbeat_interval: above 0, run the checks in the background every this many
+        seconds, and answer heartbeats from the latest run (``DOCKERFLOW_HEARTBEAT_INTERVAL``,
+        default 0: on demand).
     """
 
     def __init__(
@@ -93,6 +103,10 @@ class DockerflowMiddleware:
         db: Any = None,
         redis: Any = None,
         alembic_config: Any = None,
+        heartbeat_groups: Any = None,
+        check_timeouts: Any = None,
+        non_critical_checks: Any = None,
+        heartbeat_interval: Any = None,
     ) -> None:
         self._setup(
             app,
@@ -113,6 +127,10 @@ class DockerflowMiddleware:
                     "db": db,
                     "redis": redis,
                     "alembic_config": alembic_config,
+                    "heartbeat_groups": heartbeat_groups,
+                    "check_timeouts": check_timeouts,
+                    "non_critical_checks": non_critical_checks,
+                    "heartbeat_interval": heartbeat_interval,
                 },
                 sender=self,
             ),
@@ -141,6 +159,8 @@ class DockerflowMiddleware:
         self._routes = core.routes
         self._silent_routes = core.silent_routes
         self._summary = core.summary
+        #: Started by the first request of each process (``heartbeat_interval``), else None.
+        self._background = core.background
         self._request_id_key = core.config.request_id_environ_key
         # Compared with every response's header names: lowered once, not per request.
         self._request_id_header_lower = core.config.request_id_header.lower()
@@ -154,9 +174,14 @@ class DockerflowMiddleware:
         if REQUEST_ID_KEY in environ:
             # An outer DockerflowMiddleware already handles this request.
             return self.app(environ, start_response)
+        if self._background is not None:
+            self._background.start()
         request_id = accept_request_id(environ.get(self._request_id_key))
         environ[REQUEST_ID_KEY] = request_id
-        route = self._routes.get(environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        route = self._routes.get(path)
+        if route is None and path.startswith(GROUPS_PATH):
+            route = self.core.route(path)
         exchange = _Exchange(
             self, environ, start_response, request_id, route not in self._silent_routes
         )

@@ -35,7 +35,7 @@ from sanic.http import Stage
 from sanic.models.server_types import ConnInfo
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
-from .answers import ANSWERED_METHODS, METHOD_NOT_ALLOWED
+from .answers import ANSWERED_METHODS, HEARTBEAT_PATH, METHOD_NOT_ALLOWED
 from .config import FrameworkSettings
 from .core import DockerflowCore
 from .request_id import accept_request_id, request_id_var
@@ -175,12 +175,11 @@ class _SanicAdapter:
 
     def __init__(self, core: DockerflowCore) -> None:
         self.core = core
-        self._routes = core.routes
         self._silent_routes = core.silent_routes
         self._request_id_header = core.config.request_id_header
 
     def install(self, app: Sanic) -> None:
-        for path, route in self._routes.items():
+        for path, route in self.core.routes.items():
             if not path.endswith("/"):
                 # Every method, so that Dockerflow answers them all (405 included) and Sanic
                 # routes the path without its error machinery; the names are the dockerflow
@@ -192,6 +191,14 @@ class _SanicAdapter:
                     name=f"dockerflow.{route}",
                     strict_slashes=False,
                 )
+        # /__heartbeat__/<any other name>: 404 from Dockerflow, not from Sanic.
+        app.add_route(
+            self.answer,
+            f"{HEARTBEAT_PATH}/<group:str>",
+            methods=HTTP_METHODS,
+            name="dockerflow.heartbeat_group",
+            strict_slashes=False,
+        )
         app.register_middleware(self.answer, "request", priority=_FIRST_AND_LAST)
         app.register_middleware(self.respond, "response", priority=_FIRST_AND_LAST)
         app.signal("http.lifecycle.handle", priority=_FIRST_AND_LAST)(self.start)
@@ -201,19 +208,21 @@ class _SanicAdapter:
 
     def start(self, request: Request) -> None:
         """Sanic starts handling ``request``: give it its id, for the whole request."""
+        if self.core.background is not None:
+            self.core.background.start()
         request_id = accept_request_id(request.headers.getone(self._request_id_header, None))
         request.ctx.request_id = request_id
-        log = self._routes.get(request.path) not in self._silent_routes
+        log = self.core.route(request.path) not in self._silent_routes
         _Exchange(self.core.summary, request, request_id, log)
 
-    async def answer(self, request: Request) -> Optional[HTTPResponse]:
+    async def answer(self, request: Request, **path_parameters: str) -> Optional[HTTPResponse]:
         """Answer a Dockerflow path; HEAD gets the headers of GET and no body.
 
         Registered as the first request middleware, so the application's middleware never see
         a probe, and as the handler of the Dockerflow routes, since Sanic routes a path to a
         handler only.
         """
-        route = self._routes.get(request.path)
+        route = self.core.route(request.path)
         if route is None:
             return None
         method = request.method

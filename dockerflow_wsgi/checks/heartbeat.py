@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any, Callable, Optional
 
 from .. import signals
 from ..process import ProcessLocal
-from .messages import ERROR, OK, WARNING, level_to_text
+from .background import BackgroundRuns
+from .boundary import evaluate
+from .messages import ERROR, OK, WARNING, CheckMessage, level_to_text
 from .registry import Check
-from .runner import CheckResults, CheckRunner
+from .runner import CheckResults, CheckRunner, fold_results
+from .selection import UnknownCheck
 
 __all__ = ["Heartbeat", "heartbeat_payload"]
 
@@ -38,11 +43,12 @@ def heartbeat_payload(results: CheckResults, *, details: bool = True) -> dict[st
 class Heartbeat(ProcessLocal):
     """Answer "is this service healthy?" without letting probes hammer its dependencies.
 
-    Requests that arrive while a run is in progress in this process wait for that run's result
-    instead of starting their own (single-flight). With ``cache_ttl`` above zero, a finished
-    result is reused for that many seconds, which is what bounds the runs when probes come one
-    after another or reach several processes. The run in progress and the cached result belong
-    to the process: a forked worker starts with neither.
+    On demand, requests that arrive while a run is in progress in this process wait for that
+    run's result instead of starting their own (single-flight). With ``cache_ttl`` above zero, a
+    finished result is reused for that many seconds, which is what bounds the runs when probes
+    come one after another or reach several processes. The run in progress and the cached
+    result belong to the process: a forked worker starts with neither. With a ``background``
+    runner, every answer comes from its latest run, without waiting for one.
 
     After each run, every message above ok is logged once on ``dockerflow_wsgi.checks`` at its
     own level (fields ``check`` and ``id``), a run that found problems is logged on
@@ -50,10 +56,12 @@ class Heartbeat(ProcessLocal):
 
     :param checks: returns the ``(name, check)`` pairs to run; called at every run, so checks
         registered later are included.
-    :param runner: runs the checks concurrently under a time limit.
+    :param runner: runs the checks concurrently, each under its timeout.
     :param cache_ttl: seconds a result is reused; 0 turns the cache off.
     :param silenced_check_ids: message ids left out of the result.
+    :param non_critical_checks: checks whose ERROR and CRITICAL messages count as WARNING.
     :param sender: the sender of the ``heartbeat_passed`` / ``heartbeat_failed`` signals.
+    :param background: the runs to answer from, where checks run in the background.
     """
 
     def __init__(
@@ -63,14 +71,18 @@ class Heartbeat(ProcessLocal):
         *,
         cache_ttl: float = 0.0,
         silenced_check_ids: Iterable[str] = (),
+        non_critical_checks: Iterable[str] = (),
         sender: Any = None,
+        background: Optional[BackgroundRuns] = None,
     ) -> None:
         self._checks = checks
         self.runner = runner
         self.cache_ttl = cache_ttl
         self.silenced_check_ids = frozenset(silenced_check_ids)
+        self.non_critical_checks = frozenset(non_critical_checks)
         #: The sender of the signals; a framework integration may make it its application.
         self.sender = sender
+        self.background = background
         self._fresh()
 
     def _start_fresh(self) -> None:
@@ -82,14 +94,27 @@ class Heartbeat(ProcessLocal):
         #: Requests currently waiting on another request's run (for tests and debugging).
         self.waiting = 0
 
+    def fold(self, messages: dict[str, list[CheckMessage]]) -> CheckResults:
+        """The result of a run's messages, under this heartbeat's rules."""
+        return fold_results(messages, self.silenced_check_ids, self.non_critical_checks)
+
     def results(self) -> CheckResults:
-        """The current result: cached, shared with a run in progress, or from a new run."""
+        """The current result: the background's latest; or cached, shared with a run in
+        progress, or from a new run."""
+        if self.background is not None:
+            background = self.background
+            background.start()
+            if background.latest is None:
+                # The first requests of a process may wait for its first run, no longer.
+                with contextlib.suppress(FutureTimeoutError):
+                    background.first.result(self._first_run_wait())
+            return self._from_background(background)
         cached, shared, leader = self._join()
         if cached is not None:
             return cached
         if leader:
             try:
-                results = self.runner.run(self._checks(), self.silenced_check_ids)
+                results = self.fold(self.runner.messages(self._checks()))
             except BaseException as exc:
                 self._settle(shared, exc)
                 raise
@@ -104,6 +129,16 @@ class Heartbeat(ProcessLocal):
         """:meth:`results` for an event loop's thread: the run in progress is awaited, and a new
         run is a task of its own, which the cancellation of the request that started it (a
         client gone) does not stop, so that the requests sharing it still get its result."""
+        if self.background is not None:
+            background = self.background
+            background.start()
+            if background.latest is None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.shield(asyncio.wrap_future(background.first)),
+                        self._first_run_wait(),
+                    )
+            return self._from_background(background)
         cached, shared, leader = self._join()
         if cached is not None:
             return cached
@@ -121,12 +156,30 @@ class Heartbeat(ProcessLocal):
 
     async def _lead_async(self, shared: Future[CheckResults]) -> None:
         try:
-            results = await self.runner.run_async(self._checks(), self.silenced_check_ids)
+            results = self.fold(await self.runner.messages_async(self._checks()))
         except BaseException as exc:
             # Handed to the requests that wait on the run; this task itself is awaited by none.
             self._settle(shared, exc)
             return
         self._settle(shared, results)
+
+    def _first_run_wait(self) -> float:
+        return self.runner.longest_timeout() + 1.0
+
+    def _from_background(self, background: BackgroundRuns) -> CheckResults:
+        """This heartbeat's checks, from the background's latest run. A check no run could
+        have (a group's unknown name) answers for itself: E104, at no cost."""
+        pairs = list(self._checks())
+        messages = background.messages_of(
+            [name for name, check in pairs if not isinstance(check, UnknownCheck)],
+            background.latest,
+        )
+        return self.fold(
+            {
+                name: evaluate(check) if isinstance(check, UnknownCheck) else messages[name]
+                for name, check in pairs
+            }
+        )
 
     def _join(self) -> tuple[Optional[CheckResults], Future[CheckResults], bool]:
         """The cached result; else the run to share, and whether the caller is to lead it."""
@@ -153,11 +206,11 @@ class Heartbeat(ProcessLocal):
                 self._cached_until = time.monotonic() + self.cache_ttl
         if isinstance(outcome, CheckResults):
             shared.set_result(outcome)
-            self._report(outcome)
+            self.report(outcome)
         else:
             shared.set_exception(outcome)
 
-    def _report(self, results: CheckResults) -> None:
+    def report(self, results: CheckResults) -> None:
         """Log the run's findings, and tell the signal receivers how it went."""
         for name, messages in results.messages.items():
             for message in messages:

@@ -11,14 +11,14 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, TypeVar
 
 from .. import health
 from ..process import ProcessLocal
 from ..redact import describe_exception
 from .boundary import MAX_MESSAGE_LENGTH, CheckFailure, evaluate, evaluate_async, is_async
 from .loop import background_loop
-from .messages import OK, CheckMessage, Error, level_to_text
+from .messages import OK, WARNING, CheckMessage, Error, level_to_text
 from .pool import DaemonThreadPool
 from .registry import Check, get_checks
 
@@ -64,15 +64,23 @@ def _still_running(started: float, now: float) -> list[CheckMessage]:
 def fold_results(
     messages_by_check: Mapping[str, Iterable[CheckMessage]],
     silenced_check_ids: Iterable[str] = (),
+    non_critical_checks: Iterable[str] = (),
 ) -> CheckResults:
-    """Combine each check's messages into statuses, details and the overall level."""
+    """Combine each check's messages into statuses, details and the overall level.
+
+    Messages with a silenced id are left out. The ERROR and CRITICAL messages of a non-critical
+    check count as WARNING: the dependency degrades the service, it does not fail it.
+    """
     silenced = frozenset(silenced_check_ids)
+    non_critical = frozenset(non_critical_checks)
     statuses: dict[str, str] = {}
     details: dict[str, dict[str, Any]] = {}
     kept_by_check: dict[str, list[CheckMessage]] = {}
     level = OK
     for name, messages in messages_by_check.items():
         kept = [message for message in messages if message.id not in silenced]
+        if name in non_critical:
+            kept = [_at_most_warning(message) for message in kept]
         kept_by_check[name] = kept
         check_level = max((message.level for message in kept), default=OK)
         statuses[name] = level_to_text(check_level)
@@ -87,6 +95,14 @@ def fold_results(
             }
         level = max(level, check_level)
     return CheckResults(statuses, details, level, kept_by_check)
+
+
+def _at_most_warning(message: CheckMessage) -> CheckMessage:
+    if message.level <= WARNING:
+        return message
+    return CheckMessage(
+        message.msg, level=WARNING, hint=message.hint, obj=message.obj, id=message.id
+    )
 
 
 def run_checks(
@@ -133,26 +149,31 @@ class _Call(NamedTuple):
     future: Future[list[CheckMessage]]
     started: float
     deadline: float
+    timeout: float
 
 
 class CheckRunner(ProcessLocal):
-    """Run a set of checks concurrently, each bounded by ``timeout`` seconds.
+    """Run a set of checks concurrently, each bounded by its timeout.
 
     A synchronous check runs on a pool thread, never on an event loop's; an ``async def``
-    check is awaited on the caller's event loop (:meth:`run_async`, under ASGI) or on the
-    process's background loop (:meth:`run`, under WSGI). Each runs in a copy of the caller's
-    context, so log records it makes carry the request's id. A check still running when its
-    time is up is reported as E102 and left to finish. Until it does, it is not started again:
-    a run that finds it past its time reports E102 at once, without waiting; a run that finds
-    it within its time waits only for what is left of it. A check that hangs holds one thread
-    (or task), and no heartbeat waits for it twice.
+    check is awaited on the caller's event loop (:meth:`messages_async`, under ASGI) or on the
+    process's background loop (:meth:`messages`, under WSGI). Each runs in a copy of the
+    caller's context, so log records it makes carry the request's id. A check still running
+    when its time is up is reported as E102 and left to finish. Until it does, it is not
+    started again: a run that finds it past its time reports E102 at once, without waiting; a
+    run that finds it within its time waits only for what is left of it. A check that hangs
+    holds one thread (or task), and no heartbeat waits for it twice.
 
-    :param timeout: seconds a run waits for its checks.
+    :param timeout: seconds a run waits for a check.
     :param max_workers: the most threads the pool may start; it starts them only as needed.
+    :param timeouts: seconds of the checks whose timeout is not ``timeout``, by name.
     """
 
-    def __init__(self, timeout: float, max_workers: int = 32) -> None:
+    def __init__(
+        self, timeout: float, max_workers: int = 32, timeouts: Optional[Mapping[str, float]] = None
+    ) -> None:
         self.timeout = timeout
+        self.timeouts = dict(timeouts or {})
         self.pool = DaemonThreadPool(max_workers)
         self._fresh()
 
@@ -162,41 +183,56 @@ class CheckRunner(ProcessLocal):
         # Reentrant: a future that is already done runs its callback at once, in this thread.
         self._lock = threading.RLock()
 
+    def longest_timeout(self) -> float:
+        """The longest any check may take."""
+        return max([self.timeout, *self.timeouts.values()])
+
     def run(
         self, checks: Iterable[tuple[str, Check]], silenced_check_ids: Iterable[str] = ()
     ) -> CheckResults:
-        """Run ``checks`` and fold their messages; returns within about ``timeout``."""
-        self._fresh()
-        timeout = self.timeout
-        now = time.monotonic()
-        calls = self._calls(checks, now, timeout, self._start_on_threads)
-        waiting = [call.future for call in calls.values() if call.deadline > now]
-        if waiting:
-            wait_for(waiting, timeout=_longest_wait(calls, now))
-        return self._fold(calls, now, timeout, silenced_check_ids)
+        """Run ``checks`` and fold their messages; returns within about their timeouts."""
+        return fold_results(self.messages(checks), silenced_check_ids)
 
     async def run_async(
         self, checks: Iterable[tuple[str, Check]], silenced_check_ids: Iterable[str] = ()
     ) -> CheckResults:
         """:meth:`run` for an event loop's thread, which it never blocks."""
+        return fold_results(await self.messages_async(checks), silenced_check_ids)
+
+    def messages(self, checks: Iterable[tuple[str, Check]]) -> dict[str, list[CheckMessage]]:
+        """Run ``checks``: each one's messages; returns within about their timeouts."""
         self._fresh()
-        timeout = self.timeout
         now = time.monotonic()
-        calls = self._calls(checks, now, timeout, self._start_on_this_loop)
-        waiting = [
-            asyncio.wrap_future(call.future) for call in calls.values() if call.deadline > now
-        ]
-        if waiting:
+        calls = self._calls(checks, now, self._start_on_threads)
+        waiting = {call.future: call.deadline for call in calls.values() if call.deadline > now}
+        while waiting:
+            wait_for(waiting, timeout=_until_soonest(waiting))
+            waiting = _still_waiting(waiting)
+        return _outcomes(calls, now)
+
+    async def messages_async(
+        self, checks: Iterable[tuple[str, Check]]
+    ) -> dict[str, list[CheckMessage]]:
+        """:meth:`messages` for an event loop's thread, which it never blocks."""
+        self._fresh()
+        now = time.monotonic()
+        calls = self._calls(checks, now, self._start_on_this_loop)
+        waiting = {
+            asyncio.wrap_future(call.future): call.deadline
+            for call in calls.values()
+            if call.deadline > now
+        }
+        while waiting:
             # asyncio.wait, unlike wait_for, cancels nothing at the timeout: a late check goes
             # on and is reported once it returns, as under WSGI.
-            await asyncio.wait(waiting, timeout=_longest_wait(calls, now))
-        return self._fold(calls, now, timeout, silenced_check_ids)
+            await asyncio.wait(waiting, timeout=_until_soonest(waiting))
+            waiting = _still_waiting(waiting)
+        return _outcomes(calls, now)
 
     def _calls(
         self,
         checks: Iterable[tuple[str, Check]],
         now: float,
-        timeout: float,
         start: Callable[[Check], Future[list[CheckMessage]]],
     ) -> dict[str, _Call]:
         """Each check's call: the one under way, or one ``start`` begins now."""
@@ -207,8 +243,9 @@ class CheckRunner(ProcessLocal):
                 call = self._in_flight.get(key)
                 # A finished call is forgotten by its done-callback, which may not have run yet.
                 if call is None or call.future.done():
+                    timeout = self.timeouts.get(name, self.timeout)
                     future = start(check)
-                    call = _Call(future, now, now + timeout)
+                    call = _Call(future, now, now + timeout, timeout)
                     self._in_flight[key] = call
                     future.add_done_callback(functools.partial(self._forget, key, call))
                 calls[name] = call
@@ -226,41 +263,50 @@ class CheckRunner(ProcessLocal):
             return _settled_by(asyncio.ensure_future(evaluate_async(check)))
         return self.pool.submit(contextvars.copy_context().run, evaluate, check)
 
-    def _fold(
-        self,
-        calls: dict[str, _Call],
-        now: float,
-        timeout: float,
-        silenced_check_ids: Iterable[str],
-    ) -> CheckResults:
-        ended = time.monotonic()
-        messages = {}
-        for name, call in calls.items():
-            if call.future.done():
-                # The boundary never raises; should the thread or task running it fail, the
-                # boundary still holds.
-                failure = (
-                    asyncio.CancelledError() if call.future.cancelled() else call.future.exception()
-                )
-                messages[name] = (
-                    call.future.result()
-                    if failure is None
-                    else [CheckFailure(describe_exception(failure, limit=MAX_MESSAGE_LENGTH))]
-                )
-            elif call.started < now:
-                messages[name] = _still_running(call.started, ended)
-            else:
-                messages[name] = _timed_out(timeout)
-        return fold_results(messages, silenced_check_ids)
-
     def _forget(self, key: tuple[str, int], call: _Call, future: Future[Any]) -> None:
         with self._lock:
             if self._in_flight.get(key) is call:
                 del self._in_flight[key]
 
 
-def _longest_wait(calls: dict[str, _Call], now: float) -> float:
-    return max(call.deadline for call in calls.values()) - now
+def _outcomes(calls: dict[str, _Call], now: float) -> dict[str, list[CheckMessage]]:
+    """Each call's messages: its own, or E102 for one that has not returned."""
+    ended = time.monotonic()
+    messages = {}
+    for name, call in calls.items():
+        if call.future.done():
+            # The boundary never raises; should the thread or task running it fail, the
+            # boundary still holds.
+            failure = (
+                asyncio.CancelledError() if call.future.cancelled() else call.future.exception()
+            )
+            messages[name] = (
+                call.future.result()
+                if failure is None
+                else [CheckFailure(describe_exception(failure, limit=MAX_MESSAGE_LENGTH))]
+            )
+        elif call.started < now:
+            messages[name] = _still_running(call.started, ended)
+        else:
+            messages[name] = _timed_out(call.timeout)
+    return messages
+
+
+_Waitable = TypeVar("_Waitable", Future, asyncio.Future)
+
+
+def _until_soonest(waiting: dict[_Waitable, float]) -> float:
+    """Seconds until the soonest deadline among ``waiting``: a wait for all of them that
+    ends then has waited for each no longer than its own timeout."""
+    return max(0.0, min(waiting.values()) - time.monotonic())
+
+
+def _still_waiting(waiting: dict[_Waitable, float]) -> dict[_Waitable, float]:
+    """The calls of ``waiting`` that are neither done nor past their deadline."""
+    now = time.monotonic()
+    return {
+        call: deadline for call, deadline in waiting.items() if not call.done() and deadline > now
+    }
 
 
 def _settled_by(task: asyncio.Future[list[CheckMessage]]) -> Future[list[CheckMessage]]:

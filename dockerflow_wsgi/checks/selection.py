@@ -7,12 +7,14 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Optional
 
+from .. import health
 from ..config import Config
 from .builtins import builtin_checks
+from .messages import CheckMessage, Error
 from .plugins import load_entry_point_checks
 from .registry import Check, CheckSource, get_check_sources, get_checks
 
-__all__ = ["CheckSelection"]
+__all__ = ["CheckSelection", "UnknownCheck"]
 
 logger = logging.getLogger("dockerflow_wsgi")
 
@@ -70,6 +72,29 @@ class CheckSelection:
                     name if name not in selected else f"{source_name}.{name}", check
                 )
         return list(selected.items())
+
+    def group(self, names: Iterable[str]) -> list[tuple[str, Check]]:
+        """The checks of a heartbeat group, by name, an :class:`UnknownCheck` for a name that
+        no check has now."""
+        current = dict(self.current())
+        return [(name, current.get(name) or UnknownCheck(name)) for name in names]
+
+
+class UnknownCheck:
+    """What a heartbeat group runs for a check name that no check has: E104."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self) -> list[CheckMessage]:
+        return [
+            Error(
+                f"no check is named {self.name!r}",
+                hint="the heartbeat group names a check that is neither registered, published "
+                "nor built in",
+                id=health.ERROR_UNKNOWN_CHECK,
+            )
+        ]
 
 
 def _checks_of(name: str, source: CheckSource) -> list[tuple[str, Check]]:
