@@ -33,7 +33,8 @@ Serve = Callable[..., Gunicorn]
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    """``serve(name, workers=1, threads=8, pythonpath=(), **variables)``: a started gunicorn.
+    """``serve(name, workers=1, threads=8, pythonpath=(), preload=False, **variables)``: a
+    started gunicorn (``preload``: the app imported in the master, the workers forked).
 
     Each gets a fresh SQLite database, a ``version.json`` (``VERSION``) in a directory of its
     own (``server.workdir / "version"``), a one-second check timeout and the stats route;
@@ -48,6 +49,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
         workers: int = 1,
         threads: int = 8,
         pythonpath: tuple[str, ...] = (),
+        preload: bool = False,
         **variables: str,
     ) -> Gunicorn:
         workdir = tmp_path_factory.mktemp(name)
@@ -61,7 +63,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
             "RELIABILITY_PROBES": "1",
         }
         environ = server_environment(pythonpath, **{**defaults, **variables})
-        server = Gunicorn(workdir, environ, workers=workers, threads=threads)
+        server = Gunicorn(workdir, environ, workers=workers, threads=threads, preload=preload)
         started.append(server)
         server.start()
         return server

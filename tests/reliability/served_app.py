@@ -5,9 +5,10 @@ options from the environment), plus what the tests need to see inside the worker
 addition is switched on by a variable the test sets on the server process:
 
 ``RELIABILITY_PROBES=1``
-    ``GET /_reliability/stats``: this worker's pid, threads, open file descriptors (SQLite
-    files apart), the runs of each test check, what the raw routes saw, per request id, and
-    the file of the ``dockerflow_wsgi`` it imported (the code under test, or another).
+    ``GET /_reliability/stats``: this worker's pid, threads (and their names), open file
+    descriptors (SQLite files apart), the runs of each test check, what the raw routes saw,
+    per request id, and the file of the ``dockerflow_wsgi`` it imported (the code under test,
+    or another).
     Also registers ``counted``, a healthy check that counts its runs.
 ``RELIABILITY_RAW_ROUTES=1``
     Bare WSGI routes between the middleware and Flask, so that what they raise reaches
@@ -139,6 +140,7 @@ def _stats() -> dict[str, Any]:
         return {
             "pid": os.getpid(),
             "threads": threading.active_count(),
+            "thread_names": sorted(thread.name for thread in threading.enumerate()),
             # Database connections come and go with the pools; anything else is ours.
             "fds": descriptors["other"],
             "database_fds": descriptors["database"],
