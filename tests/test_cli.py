@@ -192,6 +192,33 @@ def test_heartbeat_json_is_the_heartbeat_body(cli, tmp_path):
     }
 
 
+def test_heartbeat_group_runs_only_that_groups_checks(cli, tmp_path):
+    write_module(tmp_path, "wrapped", WRAPPED_APP)
+
+    result = cli(
+        "heartbeat",
+        "--json",
+        "--app",
+        "wrapped:application",
+        "--group",
+        "readiness",
+        DOCKERFLOW_HEARTBEAT_GROUPS="readiness=storage,cache;monitoring=disk",
+    )
+
+    assert result.returncode == 1, result.stderr
+    body = json.loads(result.stdout)
+    assert body["checks"] == {"storage": "ok", "cache": "error"}
+    assert list(body["details"]["cache"]["messages"]) == ["dockerflow.health.E104"]
+
+
+def test_heartbeat_of_an_unknown_group_is_a_usage_error(cli):
+    result = cli("heartbeat", "--group", "readyness", DOCKERFLOW_HEARTBEAT_GROUPS="readiness=db")
+
+    assert result.returncode == 2
+    assert "no heartbeat group is named 'readyness' (configured: readiness)" in result.stderr
+    assert result.stdout == ""
+
+
 def test_heartbeat_runs_the_checks_a_bare_app_registers_on_import(cli, tmp_path):
     write_module(tmp_path, "registering", REGISTERING_APP)
 

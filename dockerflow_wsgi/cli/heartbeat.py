@@ -8,21 +8,24 @@ import json
 from ..checks import ERROR, CheckResults, level_to_text
 from ..checks.heartbeat import heartbeat_payload
 from .application import application_context, application_options, middleware_of
-from .errors import EXIT_FAILURE, EXIT_OK
+from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 
 __all__ = ["add_command", "format_table", "run_heartbeat"]
 
 _DESCRIPTION = """\
 Run every configured check once, as /__heartbeat__ would: the checks of entry
 points, the built-ins that DATABASE_URL, REDIS_URL and ALEMBIC_CONFIG ask for,
-and those that --app registers. For Docker HEALTHCHECK and Kubernetes exec probes.
+and those that --app registers. With --group, only the checks of that heartbeat
+group, as /__heartbeat__/<group> would. For Docker HEALTHCHECK and Kubernetes exec
+probes.
 """
 
 _EPILOG = """\
 exit status:
   0  healthy (warnings included)
   1  unhealthy: a check is at error or critical
-  2  usage or configuration error (bad --app, invalid DOCKERFLOW_* value)
+  2  usage or configuration error (bad --app, invalid DOCKERFLOW_* value, unknown
+     --group)
 
 example:
   HEALTHCHECK CMD dockerflow-wsgi heartbeat --app myproject.wsgi:application
@@ -43,6 +46,11 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--json",
         action="store_true",
         help="print the heartbeat JSON body {status, checks, details} instead of a table",
+    )
+    heartbeat.add_argument(
+        "--group",
+        metavar="NAME",
+        help="run only the checks of this heartbeat group (DOCKERFLOW_HEARTBEAT_GROUPS)",
     )
     heartbeat.set_defaults(handler=run_heartbeat)
 
@@ -78,7 +86,15 @@ def run_heartbeat(args: argparse.Namespace) -> int:
     for its operators.
     """
     with application_context(args.verbose):
-        results = middleware_of(args.app).heartbeat.results()
+        core = middleware_of(args.app).core
+        heartbeat = core.heartbeat if args.group is None else core.groups.get(args.group)
+        if heartbeat is None:
+            configured = ", ".join(sorted(core.groups)) or "none"
+            raise CommandError(
+                f"no heartbeat group is named {args.group!r} (configured: {configured})",
+                EXIT_USAGE,
+            )
+        results = heartbeat.results()
     text = json.dumps(heartbeat_payload(results)) if args.json else format_table(results)
     print(text)
     return EXIT_OK if results.level < ERROR else EXIT_FAILURE
