@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 from .answers import ANSWERED_METHODS, GROUPS_PATH, METHOD_NOT_ALLOWED, Answer
 from .config import FrameworkSettings
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
-from .request_id import accept_request_id, request_id_var
+from .request_id import accept_request_id, request_id_header_var, request_id_var
 
 __all__ = ["DockerflowASGIMiddleware"]
 
@@ -82,6 +82,8 @@ class DockerflowASGIMiddleware:
         self._silent_routes = core.silent_routes
         #: Started by the first request of each process (``heartbeat_interval``), else None.
         self._background = core.background
+        #: The header to make current with the id, when it is not the default one.
+        self._header_in_context = core.header_in_context
         self._summary = core.summary
         # ASGI header names are lowercase bytes: encoded once, compared with every request's.
         self._request_id_header = core.config.request_id_header.lower().encode("latin-1")
@@ -116,6 +118,8 @@ class DockerflowASGIMiddleware:
             self, scope, send, request_id, path, agent, lang, route not in self._silent_routes
         )
         token = request_id_var.set(request_id)
+        header = self._header_in_context
+        header_token = None if header is None else request_id_header_var.set(header)
         try:
             if route is None:
                 await self.app(scope, receive, exchange.send)
@@ -134,6 +138,8 @@ class DockerflowASGIMiddleware:
             exchange.finish(None)
         finally:
             request_id_var.reset(token)
+            if header_token is not None:
+                request_id_header_var.reset(header_token)
 
     def _mounted_route(self, scope: Scope) -> tuple[str, Optional[str]]:
         """The whole path of a request to an application mounted at ``root_path``, and the

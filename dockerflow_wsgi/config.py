@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from .request_id import DEFAULT_REQUEST_ID_HEADER
+
 __all__ = [
     "ENVIRONMENT_VARIABLES",
     "Config",
@@ -330,7 +332,7 @@ class Config:
         failed_code = 500 if value is None else _parse_status_code(value, name)
 
         value, name = pick("request_id_header", request_id_header)
-        header = "X-Request-ID" if value is None else _parse_header_name(value, name)
+        header = DEFAULT_REQUEST_ID_HEADER if value is None else _parse_header_name(value, name)
 
         def flag(option: str, keyword: Any, default: bool) -> bool:
             value, name = pick(option, keyword)

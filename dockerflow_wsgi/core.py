@@ -31,6 +31,7 @@ from .checks.registry import Check
 from .checks.runner import CheckRunner
 from .checks.selection import CheckSelection
 from .config import ENVIRONMENT_VARIABLES, Config, FrameworkSettings
+from .request_id import DEFAULT_REQUEST_ID_HEADER
 from .summary import SummaryWriter
 
 __all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "DockerflowCore"]
@@ -89,6 +90,11 @@ class DockerflowCore:
         self.routes = routes_of(config)
         #: Routes whose requests get no summary: the probes, when ``log_probes`` is off.
         self.silent_routes = silent_routes_of(config, self.routes)
+        #: The request id header, for code that passes the id on, when it is not the default.
+        header = config.request_id_header
+        self.header_in_context: Optional[str] = (
+            None if header.lower() == DEFAULT_REQUEST_ID_HEADER.lower() else header
+        )
 
     def _heartbeats(self) -> list[Heartbeat]:
         return [self.heartbeat, *self.groups.values()]

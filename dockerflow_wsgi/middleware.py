@@ -18,7 +18,7 @@ from .answers import ANSWERED_METHODS, GROUPS_PATH, METHOD_NOT_ALLOWED, Delibera
 from .checks.registry import Check
 from .config import FrameworkSettings, VersionCallback
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
-from .request_id import accept_request_id, request_id_var
+from .request_id import accept_request_id, request_id_header_var, request_id_var
 
 __all__ = ["DeliberateError", "DockerflowMiddleware", "find_middleware"]
 
@@ -164,6 +164,8 @@ class DockerflowMiddleware:
         self._request_id_key = core.config.request_id_environ_key
         # Compared with every response's header names: lowered once, not per request.
         self._request_id_header_lower = core.config.request_id_header.lower()
+        #: The header to make current with the id, when it is not the default one.
+        self._header_in_context = core.header_in_context
 
     def current_checks(self) -> list[tuple[str, Check]]:
         """The checks a heartbeat runs now (see :meth:`CheckSelection.current
@@ -189,6 +191,8 @@ class DockerflowMiddleware:
         # while it is closed) and never after: a response nobody closes (a test client's)
         # leaves no id behind for whatever this thread runs next.
         token = request_id_var.set(request_id)
+        header = self._header_in_context
+        header_token = None if header is None else request_id_header_var.set(header)
         try:
             if route is None:
                 app_iter = self.app(environ, exchange.start_response)
@@ -199,6 +203,8 @@ class DockerflowMiddleware:
             raise
         finally:
             request_id_var.reset(token)
+            if header_token is not None:
+                request_id_header_var.reset(header_token)
         return exchange.wrap(app_iter)
 
     def _answer(
@@ -299,6 +305,8 @@ class _Exchange:
         # Current from the first chunk to the last: setting it around each chunk would cost
         # more than the chunk's relay itself.
         token = request_id_var.set(self.request_id)
+        header = self._middleware._header_in_context
+        header_token = None if header is None else request_id_header_var.set(header)
         try:
             for chunk in self._app_iter:  # noqa: UP028 - see the docstring
                 yield chunk
@@ -310,6 +318,8 @@ class _Exchange:
         finally:
             try:
                 request_id_var.reset(token)
+                if header_token is not None:
+                    request_id_header_var.reset(header_token)
             except ValueError:
                 # Finalised by the garbage collector in another context: nothing to restore.
                 pass
@@ -329,6 +339,8 @@ class _Exchange:
             self.finish(self._exc_info)
             return
         token = request_id_var.set(self.request_id)
+        header = self._middleware._header_in_context
+        header_token = None if header is None else request_id_header_var.set(header)
         try:
             close()
         except BaseException:
@@ -339,6 +351,8 @@ class _Exchange:
                 self.finish(self._exc_info)
             finally:
                 request_id_var.reset(token)
+                if header_token is not None:
+                    request_id_header_var.reset(header_token)
 
     def abort(self, exc_info: Any) -> None:
         """The application raised instead of returning a response.

@@ -17,8 +17,10 @@ __all__ = [
     "MAX_REQUEST_ID_LENGTH",
     "accept_request_id",
     "current_request_id",
+    "current_request_id_header",
     "generate_request_id",
     "is_valid_request_id",
+    "request_id_header_var",
     "request_id_var",
 ]
 
@@ -26,6 +28,13 @@ MAX_REQUEST_ID_LENGTH = 128
 
 #: The id of the request being handled on this thread (or task), ``None`` outside one.
 request_id_var: ContextVar[Optional[str]] = ContextVar("dockerflow_request_id", default=None)
+
+DEFAULT_REQUEST_ID_HEADER = "X-Request-ID"
+#: The request id header of the middleware handling the request, set by a middleware only when
+#: it is not :data:`DEFAULT_REQUEST_ID_HEADER` (so the usual request pays nothing for it).
+request_id_header_var: ContextVar[str] = ContextVar(
+    "dockerflow_request_id_header", default=DEFAULT_REQUEST_ID_HEADER
+)
 
 #: Ids made per read of the system's random source.
 ID_BATCH_SIZE = 64
@@ -89,6 +98,12 @@ def is_valid_request_id(value: str) -> bool:
 def current_request_id() -> str | None:
     """The id of the request being handled in this context, if any."""
     return request_id_var.get()
+
+
+def current_request_id_header() -> str:
+    """The header that carries the request id to and from the middleware handling the request
+    in this context (its ``request_id_header``): the name to pass the id on under."""
+    return request_id_header_var.get()
 
 
 def accept_request_id(sent: Optional[str]) -> str:

@@ -38,7 +38,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 from .answers import ANSWERED_METHODS, HEARTBEAT_PATH, METHOD_NOT_ALLOWED
 from .config import FrameworkSettings
 from .core import DockerflowCore
-from .request_id import accept_request_id, request_id_var
+from .request_id import accept_request_id, request_id_header_var, request_id_var
 from .summary import SummaryWriter
 
 __all__ = ["Dockerflow"]
@@ -53,6 +53,7 @@ class _Exchange:
     """One request's passage through Sanic: what the summary needs, gathered along the way."""
 
     __slots__ = (
+        "_header_token",
         "_id_token",
         "_token",
         "agent",
@@ -67,7 +68,12 @@ class _Exchange:
     )
 
     def __init__(
-        self, summary: SummaryWriter, request: Request, request_id: str, log: bool
+        self,
+        summary: SummaryWriter,
+        request: Request,
+        request_id: str,
+        log: bool,
+        header: Optional[str],
     ) -> None:
         """Begin the request: its id, and this exchange, are the context's until :meth:`finish`."""
         self.summary = summary
@@ -81,6 +87,7 @@ class _Exchange:
         self.exception: Optional[BaseException] = None
         self.started = time.perf_counter()
         self._id_token = request_id_var.set(request_id)
+        self._header_token = None if header is None else request_id_header_var.set(header)
         self._token: Token[Optional[_Exchange]] = _exchange_var.set(self)
 
     def finish(self, exception: Optional[BaseException]) -> None:
@@ -105,6 +112,8 @@ class _Exchange:
         finally:
             _exchange_var.reset(self._token)
             request_id_var.reset(self._id_token)
+            if self._header_token is not None:
+                request_id_header_var.reset(self._header_token)
 
 
 #: The request being handled. Sanic handles a connection's requests one after the other in one
@@ -213,7 +222,7 @@ class _SanicAdapter:
         request_id = accept_request_id(request.headers.getone(self._request_id_header, None))
         request.ctx.request_id = request_id
         log = self.core.route(request.path) not in self._silent_routes
-        _Exchange(self.core.summary, request, request_id, log)
+        _Exchange(self.core.summary, request, request_id, log, self.core.header_in_context)
 
     async def answer(self, request: Request, **path_parameters: str) -> Optional[HTTPResponse]:
         """Answer a Dockerflow path; HEAD gets the headers of GET and no body.

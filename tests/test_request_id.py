@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import string
@@ -11,10 +12,14 @@ import uuid
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from webtest import TestApp
 
-from dockerflow_wsgi import request_id
+from dockerflow_wsgi import DockerflowMiddleware, request_id
+from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
 from dockerflow_wsgi.request_id import (
     MAX_REQUEST_ID_LENGTH,
+    current_request_id,
+    current_request_id_header,
     generate_request_id,
     is_valid_request_id,
 )
@@ -161,3 +166,63 @@ def test_any_visible_ascii_id_up_to_128_characters_is_valid(value):
 )
 def test_one_character_outside_visible_ascii_makes_an_id_invalid(before, bad, after):
     assert is_valid_request_id(before + bad + after) is False
+
+
+# -- the header to pass the id on under ---------------------------------------------------------
+
+
+def _seen_by_app(header: str | None) -> list[tuple[str | None, str]]:
+    """What the app saw (id, header) while called and while its streamed body was made, and
+    what is current once the response is closed."""
+    seen = []
+
+    def app(environ, start_response):
+        seen.append((current_request_id(), current_request_id_header()))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body():
+            seen.append((current_request_id(), current_request_id_header()))
+            yield b"hello"
+
+        return body()
+
+    options = {} if header is None else {"request_id_header": header}
+    TestApp(DockerflowMiddleware(app, **options)).get("/", headers={"X-Trace": "abc"})
+    seen.append((current_request_id(), current_request_id_header()))
+    return seen
+
+
+def test_the_header_of_the_middleware_is_current_while_the_app_runs():
+    (called, streamed, after) = _seen_by_app("X-Trace")
+
+    assert called[1] == streamed[1] == "X-Trace"
+    assert called[0] == streamed[0] == "abc"
+    assert after == (None, "X-Request-ID")
+
+
+def test_the_default_header_is_current_by_default():
+    (called, streamed, after) = _seen_by_app(None)
+
+    assert called[1] == streamed[1] == after[1] == "X-Request-ID"
+
+
+def test_the_header_of_the_asgi_middleware_is_current_while_the_app_runs():
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(current_request_id_header())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        pass
+
+    middleware = DockerflowASGIMiddleware(app, request_id_header="X-Correlation-ID")
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    asyncio.run(middleware(scope, receive, send))
+
+    assert seen == ["X-Correlation-ID"]
+    assert current_request_id_header() == "X-Request-ID"
