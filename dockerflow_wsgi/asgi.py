@@ -29,6 +29,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _USER_AGENT = b"user-agent"
 _ACCEPT_LANGUAGE = b"accept-language"
+_TRACEPARENT = b"traceparent"
 
 
 class DockerflowASGIMiddleware:
@@ -95,7 +96,7 @@ class DockerflowASGIMiddleware:
             return
         if self._background is not None:
             self._background.start()
-        sent_id = agent = lang = None
+        sent_id = agent = lang = traceparent = None
         wanted = self._request_id_header
         for name, value in scope.get("headers", ()):
             if name == wanted:
@@ -104,6 +105,9 @@ class DockerflowASGIMiddleware:
                 agent = value
             elif name == _ACCEPT_LANGUAGE:
                 lang = value
+            elif name == _TRACEPARENT:
+                # Two of them make neither valid (W3C): joined, they match no traceparent.
+                traceparent = value if traceparent is None else traceparent + b"," + value
         request_id = accept_request_id(sent_id)
         scope = dict(scope)
         scope[REQUEST_ID_KEY] = request_id
@@ -115,7 +119,15 @@ class DockerflowASGIMiddleware:
             if route is None and path.startswith(GROUPS_PATH):
                 route = self.core.route(path)
         exchange = _Exchange(
-            self, scope, send, request_id, path, agent, lang, route not in self._silent_routes
+            self,
+            scope,
+            send,
+            request_id,
+            path,
+            agent,
+            lang,
+            traceparent,
+            route not in self._silent_routes,
         )
         token = request_id_var.set(request_id)
         header = self._header_in_context
@@ -171,6 +183,7 @@ class _Exchange:
         "_scope",
         "_send",
         "_started",
+        "_traceparent",
         "request_id",
     )
 
@@ -183,6 +196,7 @@ class _Exchange:
         path: str,
         agent: Optional[bytes],
         lang: Optional[bytes],
+        traceparent: Optional[bytes],
         log: bool,
     ) -> None:
         self._middleware = middleware
@@ -192,6 +206,7 @@ class _Exchange:
         self._path = path
         self._agent = agent
         self._lang = lang
+        self._traceparent = traceparent
         self._log = log
         self._code = 0
         self._ended: Optional[float] = None
@@ -278,4 +293,5 @@ class _Exchange:
             int(((self._ended or time.perf_counter()) - self._started) * 1000),
             self.request_id,
             exc_info or scope.get(EXC_INFO_KEY),
+            None if self._traceparent is None else self._traceparent.decode("latin-1"),
         )

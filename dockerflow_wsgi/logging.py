@@ -26,6 +26,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from .redact import mask_secrets
 from .request_id import request_id_var
+from .tracing import add_span_ids
 
 try:  # optional: `pip install 'dockerflow-wsgi[orjson]'` makes every log line cheaper
     import orjson
@@ -286,7 +287,9 @@ MozlogFormatter = JsonLogFormatter
 
 
 class RequestIdLogFilter(logging.Filter):
-    """Add ``rid``, the id of the request being handled, to every record made during it.
+    """Add ``rid``, the id of the request being handled, to every record made during it, and
+    the ids of the active OpenTelemetry span if there is one (``otelTraceID``, ``otelSpanID``,
+    ``otelTraceSampled``: see :func:`~dockerflow_wsgi.tracing.add_span_ids`).
 
     Records made outside a request, and records that already carry ``rid`` (such as
     ``request.summary``), are left as they are. The filter never drops a record.
@@ -297,6 +300,7 @@ class RequestIdLogFilter(logging.Filter):
             rid = request_id_var.get()
             if rid is not None:
                 record.rid = rid
+                add_span_ids(record)
         return True
 
 

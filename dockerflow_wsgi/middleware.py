@@ -391,6 +391,8 @@ class _Exchange:
                 int((time.perf_counter() - self._started) * 1000),
                 self.request_id,
                 exc_info or environ.get(EXC_INFO_KEY),
+                # Cheaper than get() for the usual request, which has none.
+                environ["HTTP_TRACEPARENT"] if "HTTP_TRACEPARENT" in environ else None,
             )
 
 

@@ -108,6 +108,8 @@ class _Exchange:
                     int((time.perf_counter() - self.started) * 1000),
                     self.request_id,
                     exception,
+                    # Joined like a WSGI server's: two of them make neither valid (W3C).
+                    ",".join(request.headers.getall("traceparent", [])) or None,
                 )
         finally:
             _exchange_var.reset(self._token)

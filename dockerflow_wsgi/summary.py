@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from .direct_log import make_record, plain_handlers, write_plain
 from .redact import mask_secrets
+from .tracing import trace_id_of
 
 __all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
 
@@ -46,6 +47,7 @@ class SummaryWriter:
         duration_ms: int,
         request_id: str,
         exc_info: Any = None,
+        traceparent: Optional[str] = None,
     ) -> None:
         """Log the summary of a request; ERROR with ``exc_info`` when it failed, else INFO.
 
@@ -53,7 +55,8 @@ class SummaryWriter:
         sent them, decoded as UTF-8 (``querystring`` only when it is logged), ``code`` the
         status sent (0 when none was), ``uid`` whoever the application said made the request.
         ``exc_info`` is a ``sys.exc_info()`` triple or, as an integration may report it, the
-        exception itself.
+        exception itself. ``traceparent`` is the request's W3C header, if it has one: a valid
+        one adds its ``trace_id``.
         """
         level = logging.ERROR if exc_info else logging.INFO
         if not summary_logger.isEnabledFor(level):
@@ -86,6 +89,10 @@ class SummaryWriter:
         }
         if querystring is not None:
             fields["querystring"] = clip(mask_secrets(querystring))
+        if traceparent is not None:
+            trace_id = trace_id_of(traceparent)
+            if trace_id is not None:
+                fields["trace_id"] = trace_id
         if not exc_info:
             handlers = plain_handlers(summary_logger, level)
             if handlers is not None:

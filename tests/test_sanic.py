@@ -312,7 +312,7 @@ class Server:
     def request(
         self, method: str, path: str, rid: Optional[str] = None, **kwargs: Any
     ) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}))
+        headers = httpx.Headers(kwargs.pop("headers", {}))
         if rid is not None:
             headers[self.request_id_header] = rid
         return self.client.request(method, path, headers=headers, **kwargs)
@@ -621,6 +621,23 @@ def test_one_summary_with_the_mozlog_fields(main):
         "uid": "alice",  # request.ctx.user_id
     }
     assert isinstance(summary["Fields"]["t"], int)
+
+
+@pytest.mark.parametrize(
+    ("traceparents", "logged"),
+    [
+        (["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], True),
+        (["00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"], False),
+        (["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"] * 2, False),
+    ],
+    ids=["valid", "uppercase", "twice"],
+)
+def test_the_summary_has_the_trace_id_of_a_valid_traceparent(main, traceparents, logged):
+    rid = new_id()
+    headers = httpx.Headers([("traceparent", value) for value in traceparents])
+    assert main.get("/", rid, headers=headers).status_code == 200
+    fields = main.summary(rid)["Fields"]
+    assert fields.get("trace_id") == ("4bf92f3577b34da6a3ce929d0e0e4736" if logged else None)
 
 
 def test_a_handler_that_raises_makes_an_error_summary_with_its_traceback(main):

@@ -1,0 +1,59 @@
+"""Trace correlation: the W3C ``traceparent`` trace id for the request summary, and an active
+OpenTelemetry span's ids for the log records made during a request.
+
+Both only read what is already there: this library starts no trace and no span. The summary's
+``trace_id`` ties its line to the trace the caller started; the span ids tie every record of the
+request to the span the application's OpenTelemetry instrumentation made.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Optional
+
+__all__ = ["add_span_ids", "trace_id_of"]
+
+# version "-" trace-id "-" parent-id "-" trace-flags, all lowercase hex (W3C Trace Context,
+# section 3.2). A later version may append "-" and fields of its own, which are ignored.
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-.*)?")
+_INVALID_VERSION = "ff"
+_ZERO_TRACE_ID = "0" * 32
+_ZERO_PARENT_ID = "0" * 16
+
+
+def trace_id_of(traceparent: str) -> Optional[str]:
+    """The trace id of a ``traceparent`` header value, ``None`` unless it is valid.
+
+    Strictly W3C: lowercase hex only, neither the trace id nor the parent id all zeros, version
+    ``ff`` rejected, and version ``00`` exactly 55 characters long. Anything else is not
+    logged: the summary keeps only ids a tracing system could have made.
+    """
+    match = _TRACEPARENT.fullmatch(traceparent)
+    if match is None:
+        return None
+    version, trace_id, parent_id, rest = match.groups()
+    if version == _INVALID_VERSION or (version == "00" and rest is not None):
+        return None
+    if trace_id == _ZERO_TRACE_ID or parent_id == _ZERO_PARENT_ID:
+        return None
+    return trace_id
+
+
+def add_span_ids(record: logging.LogRecord) -> None:
+    """Give ``record`` the active OpenTelemetry span's ids, in the attribute names that
+    OpenTelemetry's logging instrumentation uses (``otelTraceID``, ``otelSpanID``,
+    ``otelTraceSampled``), unless it has them already.
+
+    Without ``opentelemetry.trace`` imported no span can be active, so nothing is imported and
+    nothing looked up: an application that does not trace pays one dictionary lookup.
+    """
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None or "otelTraceID" in record.__dict__:
+        return
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        record.otelTraceID = format(context.trace_id, "032x")
+        record.otelSpanID = format(context.span_id, "016x")
+        record.otelTraceSampled = context.trace_flags.sampled
