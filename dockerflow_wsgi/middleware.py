@@ -392,7 +392,7 @@ class _Exchange:
                 self.request_id,
                 exc_info or environ.get(EXC_INFO_KEY),
                 # Cheaper than get() for the usual request, which has none.
-                environ["HTTP_TRACEPARENT"] if "HTTP_TRACEPARENT" in environ else None,
+                environ["HTTP_TRACEPARENT"] if "HTTP_TRACEPARENT" in environ else None,  # noqa: SIM401
             )
 
 
