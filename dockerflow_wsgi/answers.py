@@ -84,6 +84,7 @@ class Route:
     HEARTBEAT = "heartbeat"
     VERSION = "version"
     ERROR = "error"
+    METRICS = "metrics"
     GROUP_PREFIX = "heartbeat/"
     #: ``/__heartbeat__/<name>`` for a name no group has.
     UNKNOWN_GROUP = "heartbeat/?"
@@ -107,6 +108,8 @@ def routes_of(config: Config) -> dict[str, str]:
     paths = dict(_PATHS)
     if config.error_endpoint:
         paths["/__error__"] = Route.ERROR
+    if config.metrics:
+        paths["/__metrics__"] = Route.METRICS
     for group in config.heartbeat_groups:
         paths[f"{HEARTBEAT_PATH}/{group}"] = Route.GROUP_PREFIX + group
     return {**paths, **{f"{path}/": route for path, route in paths.items()}}

@@ -85,6 +85,8 @@ class DockerflowASGIMiddleware:
         self._background = core.background
         #: The header to make current with the id, when it is not the default one.
         self._header_in_context = core.header_in_context
+        #: The process's Prometheus metrics, when ``metrics`` is on.
+        self._metrics = core.metrics
         self._summary = core.summary
         # ASGI header names are lowercase bytes: encoded once, compared with every request's.
         self._request_id_header = core.config.request_id_header.lower().encode("latin-1")
@@ -274,6 +276,14 @@ class _Exchange:
         if self._finished:
             return
         self._finished = True
+        metrics = self._middleware._metrics
+        if metrics is not None:
+            metrics.observe_request(
+                self._scope.get("method", ""),
+                self._code,
+                (self._ended or time.perf_counter()) - self._started,
+                bool(exc_info or self._scope.get(EXC_INFO_KEY)),
+            )
         if not self._log:
             return
         scope = self._scope

@@ -56,6 +56,7 @@ ENVIRONMENT_VARIABLES: dict[str, str | None] = {
     "check_timeouts": "DOCKERFLOW_CHECK_TIMEOUTS",
     "non_critical_checks": "DOCKERFLOW_NON_CRITICAL_CHECKS",
     "heartbeat_interval": "DOCKERFLOW_HEARTBEAT_INTERVAL",
+    "metrics": "DOCKERFLOW_METRICS",
 }
 
 
@@ -260,6 +261,7 @@ class Config:
     check_timeouts: Mapping[str, float]
     non_critical_checks: frozenset[str]
     heartbeat_interval: float
+    metrics: bool
 
     @property
     def request_id_environ_key(self) -> str:
@@ -288,6 +290,7 @@ class Config:
         check_timeouts: Mapping[str, Any] | str | None = None,
         non_critical_checks: Iterable[str] | str | None = None,
         heartbeat_interval: float | str | None = None,
+        metrics: bool | str | None = None,
         environ: Mapping[str, str] | None = None,
         framework: FrameworkSettings | None = None,
     ) -> Config:
@@ -375,4 +378,5 @@ class Config:
                 lambda value, name: _parse_seconds(value, name, allow_zero=True),
                 0.0,
             ),
+            metrics=flag("metrics", metrics, False),
         )

@@ -11,7 +11,7 @@ import asyncio
 import contextvars
 import functools
 from collections.abc import Iterable
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .answers import (
     LBHEARTBEAT,
@@ -31,6 +31,7 @@ from .checks.registry import Check
 from .checks.runner import CheckRunner
 from .checks.selection import CheckSelection
 from .config import ENVIRONMENT_VARIABLES, Config, FrameworkSettings
+from .metrics import Metrics, process_metrics
 from .request_id import DEFAULT_REQUEST_ID_HEADER
 from .summary import SummaryWriter
 
@@ -62,11 +63,14 @@ class DockerflowCore:
         self.config = config
         self.checks = CheckSelection(config, checks)
         runner = CheckRunner(config.check_timeout, timeouts=config.check_timeouts)
+        #: The process's Prometheus metrics, when ``metrics`` is on.
+        self.metrics: Optional[Metrics] = process_metrics() if config.metrics else None
         rules = {
             "cache_ttl": config.heartbeat_cache_ttl,
             "silenced_check_ids": config.silenced_checks,
             "non_critical_checks": config.non_critical_checks,
             "sender": sender,
+            "metrics": self.metrics,
         }
         self.heartbeat = Heartbeat(self.checks.current, runner, **rules)
         #: The heartbeat of each group, sharing the runner (a check in two groups runs once).
@@ -149,6 +153,8 @@ class DockerflowCore:
             return heartbeat_answer(self.heartbeat.results(), self.config)
         if route == Route.VERSION:
             return version_answer(self.config)
+        if route == Route.METRICS:
+            return self.metrics.exposition()  # type: ignore[union-attr]
         if route == Route.ERROR:
             return error_endpoint()
         group = self._group(route)
@@ -164,15 +170,22 @@ class DockerflowCore:
         if route == Route.HEARTBEAT:
             return heartbeat_answer(await self.heartbeat.results_async(), self.config)
         if route == Route.VERSION:
-            context = contextvars.copy_context()
-            pool = self.heartbeat.runner.pool
-            return await asyncio.wrap_future(pool.submit(context.run, version_answer, self.config))
+            return await self._on_pool(version_answer, self.config)
+        if route == Route.METRICS:
+            # Under PROMETHEUS_MULTIPROC_DIR, the workers' files are read.
+            return await self._on_pool(self.metrics.exposition)  # type: ignore[union-attr]
         if route == Route.ERROR:
             return error_endpoint()
         group = self._group(route)
         if group is None:
             return NO_SUCH_GROUP
         return heartbeat_answer(await group.results_async(), self.config)
+
+    async def _on_pool(self, answer: Callable[..., Answer], *args: Any) -> Answer:
+        """``answer(*args)`` on a pool thread, for one that reads files."""
+        context = contextvars.copy_context()
+        pool = self.heartbeat.runner.pool
+        return await asyncio.wrap_future(pool.submit(context.run, answer, *args))
 
     def _group(self, route: str) -> Optional[Heartbeat]:
         return self.groups.get(route[len(Route.GROUP_PREFIX) :])

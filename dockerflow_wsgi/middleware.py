@@ -82,6 +82,8 @@ class DockerflowMiddleware:
     :param heartbeat_interval: above 0, run the checks in the background every this many
         seconds, and answer heartbeats from the latest run (``DOCKERFLOW_HEARTBEAT_INTERVAL``,
         default 0: on demand).
+    :param metrics: record Prometheus metrics and answer ``/__metrics__``
+        (``DOCKERFLOW_METRICS``, default off; needs the ``[prometheus]`` extra).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class DockerflowMiddleware:
         check_timeouts: Any = None,
         non_critical_checks: Any = None,
         heartbeat_interval: Any = None,
+        metrics: Any = None,
     ) -> None:
         self._setup(
             app,
@@ -131,6 +134,7 @@ class DockerflowMiddleware:
                     "check_timeouts": check_timeouts,
                     "non_critical_checks": non_critical_checks,
                     "heartbeat_interval": heartbeat_interval,
+                    "metrics": metrics,
                 },
                 sender=self,
             ),
@@ -166,6 +170,8 @@ class DockerflowMiddleware:
         self._request_id_header_lower = core.config.request_id_header.lower()
         #: The header to make current with the id, when it is not the default one.
         self._header_in_context = core.header_in_context
+        #: The process's Prometheus metrics, when ``metrics`` is on.
+        self._metrics = core.metrics
 
     def current_checks(self) -> list[tuple[str, Check]]:
         """The checks a heartbeat runs now (see :meth:`CheckSelection.current
@@ -372,6 +378,14 @@ class _Exchange:
         if self._finished:
             return
         self._finished = True
+        metrics = self._middleware._metrics
+        if metrics is not None:
+            metrics.observe_request(
+                self.environ.get("REQUEST_METHOD", ""),
+                status_code(self._status),
+                time.perf_counter() - self._started,
+                bool(exc_info or self.environ.get(EXC_INFO_KEY)),
+            )
         if self._log:
             environ = self.environ
             summary = self._middleware._summary

@@ -39,7 +39,6 @@ from .answers import ANSWERED_METHODS, HEARTBEAT_PATH, METHOD_NOT_ALLOWED
 from .config import FrameworkSettings
 from .core import DockerflowCore
 from .request_id import accept_request_id, request_id_header_var, request_id_var
-from .summary import SummaryWriter
 
 __all__ = ["Dockerflow"]
 
@@ -58,25 +57,24 @@ class _Exchange:
         "_token",
         "agent",
         "code",
+        "core",
         "exception",
         "lang",
         "log",
         "request",
         "request_id",
         "started",
-        "summary",
     )
 
     def __init__(
         self,
-        summary: SummaryWriter,
+        core: DockerflowCore,
         request: Request,
         request_id: str,
         log: bool,
-        header: Optional[str],
     ) -> None:
         """Begin the request: its id, and this exchange, are the context's until :meth:`finish`."""
-        self.summary = summary
+        self.core = core
         self.request = request
         self.request_id = request_id
         self.log = log
@@ -87,6 +85,7 @@ class _Exchange:
         self.exception: Optional[BaseException] = None
         self.started = time.perf_counter()
         self._id_token = request_id_var.set(request_id)
+        header = core.header_in_context
         self._header_token = None if header is None else request_id_header_var.set(header)
         self._token: Token[Optional[_Exchange]] = _exchange_var.set(self)
 
@@ -95,8 +94,16 @@ class _Exchange:
         connection's next request runs in the same task, and must not begin with this id."""
         request = self.request
         try:
+            metrics = self.core.metrics
+            if metrics is not None:
+                metrics.observe_request(
+                    request.method,
+                    self.code,
+                    time.perf_counter() - self.started,
+                    exception is not None,
+                )
             if self.log:
-                summary = self.summary
+                summary = self.core.summary
                 summary.write(
                     request.method,
                     unquote(request.path, errors="replace"),
@@ -224,7 +231,7 @@ class _SanicAdapter:
         request_id = accept_request_id(request.headers.getone(self._request_id_header, None))
         request.ctx.request_id = request_id
         log = self.core.route(request.path) not in self._silent_routes
-        _Exchange(self.core.summary, request, request_id, log, self.core.header_in_context)
+        _Exchange(self.core, request, request_id, log)
 
     async def answer(self, request: Request, **path_parameters: str) -> Optional[HTTPResponse]:
         """Answer a Dockerflow path; HEAD gets the headers of GET and no body.

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .. import signals
 from ..process import ProcessLocal
@@ -20,6 +20,9 @@ from .messages import ERROR, OK, WARNING, CheckMessage, level_to_text
 from .registry import Check
 from .runner import CheckResults, CheckRunner, fold_results
 from .selection import UnknownCheck
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
 
 __all__ = ["Heartbeat", "heartbeat_payload"]
 
@@ -62,6 +65,7 @@ class Heartbeat(ProcessLocal):
     :param non_critical_checks: checks whose ERROR and CRITICAL messages count as WARNING.
     :param sender: the sender of the ``heartbeat_passed`` / ``heartbeat_failed`` signals.
     :param background: the runs to answer from, where checks run in the background.
+    :param metrics: where each run is recorded, when Prometheus metrics are on.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class Heartbeat(ProcessLocal):
         non_critical_checks: Iterable[str] = (),
         sender: Any = None,
         background: Optional[BackgroundRuns] = None,
+        metrics: Optional[Metrics] = None,
     ) -> None:
         self._checks = checks
         self.runner = runner
@@ -83,6 +88,7 @@ class Heartbeat(ProcessLocal):
         #: The sender of the signals; a framework integration may make it its application.
         self.sender = sender
         self.background = background
+        self.metrics = metrics
         self._fresh()
 
     def _start_fresh(self) -> None:
@@ -211,7 +217,10 @@ class Heartbeat(ProcessLocal):
             shared.set_exception(outcome)
 
     def report(self, results: CheckResults) -> None:
-        """Log the run's findings, and tell the signal receivers how it went."""
+        """Log the run's findings, record them in the metrics, and tell the signal receivers
+        how it went."""
+        if self.metrics is not None:
+            self.metrics.observe_run(results)
         for name, messages in results.messages.items():
             for message in messages:
                 if message.level > OK:

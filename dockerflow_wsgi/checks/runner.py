@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple, Optional, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 from .. import health
 from ..process import ProcessLocal
@@ -22,7 +22,14 @@ from .messages import OK, WARNING, CheckMessage, Error, level_to_text
 from .pool import DaemonThreadPool
 from .registry import Check, get_checks
 
-__all__ = ["CheckResults", "CheckRunner", "fold_results", "run_checks", "run_checks_async"]
+__all__ = [
+    "CheckResults",
+    "CheckRunner",
+    "RunMessages",
+    "fold_results",
+    "run_checks",
+    "run_checks_async",
+]
 
 
 @dataclass(frozen=True)
@@ -31,13 +38,15 @@ class CheckResults:
 
     ``statuses`` maps every check to its status text, ``details`` holds the checks above ok
     (status, level and their messages keyed by id), ``level`` is the highest level seen, and
-    ``messages`` holds each check's messages that were not silenced.
+    ``messages`` holds each check's messages that were not silenced, and ``durations`` the
+    seconds each check took, when the run measured them.
     """
 
     statuses: dict[str, str] = field(default_factory=dict)
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
     level: int = OK
     messages: dict[str, list[CheckMessage]] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)
 
 
 def _timed_out(timeout: float) -> list[CheckMessage]:
@@ -94,7 +103,8 @@ def fold_results(
                 },
             }
         level = max(level, check_level)
-    return CheckResults(statuses, details, level, kept_by_check)
+    durations = getattr(messages_by_check, "durations", {})
+    return CheckResults(statuses, details, level, kept_by_check, durations)
 
 
 def _at_most_warning(message: CheckMessage) -> CheckMessage:
@@ -143,13 +153,27 @@ async def run_checks_async(
     )
 
 
-class _Call(NamedTuple):
-    """A check's call that is under way, and when its caller stops waiting for it."""
+class _Call:
+    """A check's call that is under way, when its caller stops waiting for it, and when it
+    returned (set by the future's callback)."""
 
-    future: Future[list[CheckMessage]]
-    started: float
-    deadline: float
-    timeout: float
+    __slots__ = ("deadline", "ended", "future", "started", "timeout")
+
+    def __init__(self, future: Future[list[CheckMessage]], started: float, timeout: float) -> None:
+        self.future = future
+        self.started = started
+        self.deadline = started + timeout
+        self.timeout = timeout
+        self.ended: Optional[float] = None
+
+
+class RunMessages(dict):  # type: ignore[type-arg]
+    """Each check's messages of one run (a ``dict``), and :attr:`durations`: the seconds each
+    check took, or has taken so far when the run stopped waiting for it."""
+
+    def __init__(self, messages: dict[str, list[CheckMessage]], durations: dict[str, float]):
+        super().__init__(messages)
+        self.durations = durations
 
 
 class CheckRunner(ProcessLocal):
@@ -199,7 +223,7 @@ class CheckRunner(ProcessLocal):
         """:meth:`run` for an event loop's thread, which it never blocks."""
         return fold_results(await self.messages_async(checks), silenced_check_ids)
 
-    def messages(self, checks: Iterable[tuple[str, Check]]) -> dict[str, list[CheckMessage]]:
+    def messages(self, checks: Iterable[tuple[str, Check]]) -> RunMessages:
         """Run ``checks``: each one's messages; returns within about their timeouts."""
         self._fresh()
         now = time.monotonic()
@@ -210,9 +234,7 @@ class CheckRunner(ProcessLocal):
             waiting = _still_waiting(waiting)
         return _outcomes(calls, now)
 
-    async def messages_async(
-        self, checks: Iterable[tuple[str, Check]]
-    ) -> dict[str, list[CheckMessage]]:
+    async def messages_async(self, checks: Iterable[tuple[str, Check]]) -> RunMessages:
         """:meth:`messages` for an event loop's thread, which it never blocks."""
         self._fresh()
         now = time.monotonic()
@@ -243,9 +265,8 @@ class CheckRunner(ProcessLocal):
                 call = self._in_flight.get(key)
                 # A finished call is forgotten by its done-callback, which may not have run yet.
                 if call is None or call.future.done():
-                    timeout = self.timeouts.get(name, self.timeout)
                     future = start(check)
-                    call = _Call(future, now, now + timeout, timeout)
+                    call = _Call(future, now, self.timeouts.get(name, self.timeout))
                     self._in_flight[key] = call
                     future.add_done_callback(functools.partial(self._forget, key, call))
                 calls[name] = call
@@ -264,15 +285,17 @@ class CheckRunner(ProcessLocal):
         return self.pool.submit(contextvars.copy_context().run, evaluate, check)
 
     def _forget(self, key: tuple[str, int], call: _Call, future: Future[Any]) -> None:
+        call.ended = time.monotonic()
         with self._lock:
             if self._in_flight.get(key) is call:
                 del self._in_flight[key]
 
 
-def _outcomes(calls: dict[str, _Call], now: float) -> dict[str, list[CheckMessage]]:
-    """Each call's messages: its own, or E102 for one that has not returned."""
+def _outcomes(calls: dict[str, _Call], now: float) -> RunMessages:
+    """Each call's messages: its own, or E102 for one that has not returned; and durations."""
     ended = time.monotonic()
     messages = {}
+    durations = {name: (call.ended or ended) - call.started for name, call in calls.items()}
     for name, call in calls.items():
         if call.future.done():
             # The boundary never raises; should the thread or task running it fail, the
@@ -289,7 +312,7 @@ def _outcomes(calls: dict[str, _Call], now: float) -> dict[str, list[CheckMessag
             messages[name] = _still_running(call.started, ended)
         else:
             messages[name] = _timed_out(call.timeout)
-    return messages
+    return RunMessages(messages, durations)
 
 
 _Waitable = TypeVar("_Waitable", Future, asyncio.Future)

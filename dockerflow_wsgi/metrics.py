@@ -1,0 +1,154 @@
+"""Prometheus metrics of the requests and the health checks, served at ``/__metrics__``.
+
+Made with ``prometheus_client`` (the ``[prometheus]`` extra) only when the ``metrics`` option is
+on. One set of metrics per process, shared by every middleware instance in it and registered in
+``prometheus_client``'s default registry, so an application that already exposes that registry
+shows them too. Under ``PROMETHEUS_MULTIPROC_DIR`` (gunicorn, uWSGI), each worker writes its
+values to that directory and ``/__metrics__`` reads every live worker's, whichever answers.
+
+Labels take only bounded values: the method (the usual ones, else ``other``), the status code,
+a check's name, a run's status. Never the path: one label value per URL a client can invent
+would grow the server's memory and the time series without bound.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any, Optional
+
+from .answers import Answer
+from .checks.messages import OK, level_to_text
+
+if TYPE_CHECKING:
+    from .checks.runner import CheckResults
+
+__all__ = ["Metrics", "process_metrics"]
+
+#: Methods that get a label of their own; any other is counted as ``other``.
+_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+)
+_OTHER_METHOD = "other"
+
+_EXTRA_NEEDED = (
+    "metrics (DOCKERFLOW_METRICS) needs prometheus_client: "
+    "pip install 'dockerflow-wsgi[prometheus]'"
+)
+
+
+class Metrics:
+    """The metrics of one process; see :func:`process_metrics`.
+
+    The children of the labelled metrics are kept in plain dictionaries, keyed by their label
+    values: a request then costs a dictionary lookup and the increments, not ``labels()``'s
+    validation and lock.
+    """
+
+    def __init__(self) -> None:
+        try:
+            import prometheus_client
+        except ImportError as exc:
+            raise ValueError(_EXTRA_NEEDED) from exc
+        self._client = prometheus_client
+        self.requests = prometheus_client.Counter(
+            "dockerflow_requests",
+            "Requests answered, by method and status code (Dockerflow paths included).",
+            ["method", "code"],
+        )
+        self.request_duration = prometheus_client.Histogram(
+            "dockerflow_request_duration_seconds",
+            "Time from the request's arrival to the end of its response body, by method.",
+            ["method"],
+        )
+        # Each worker's own checks: the worst level any live worker saw last.
+        self.check_status = prometheus_client.Gauge(
+            "dockerflow_check_status",
+            "Level of the check's last run: 0 ok, 20 info, 30 warning, 40 error, 50 critical.",
+            ["check"],
+            multiprocess_mode="livemax",
+        )
+        self.check_duration = prometheus_client.Gauge(
+            "dockerflow_check_duration_seconds",
+            "Duration of the check's last run (up to its timeout when it did not finish).",
+            ["check"],
+            multiprocess_mode="livemostrecent",
+        )
+        self.heartbeat_runs = prometheus_client.Counter(
+            "dockerflow_heartbeat_runs",
+            "Runs of the checks, by the status of their result.",
+            ["status"],
+        )
+        self._counted: dict[tuple[str, int], Any] = {}
+        self._timed: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def observe_request(self, method: str, code: int, seconds: float, failed: bool) -> None:
+        """Count one request that ended with ``code`` after ``seconds``; one that ``failed``
+        before any status was sent counts as the server's ``500``, as in its summary."""
+        if failed and not code:
+            code = 500
+        key = (method, code)
+        counted = self._counted.get(key)
+        if counted is None:
+            counted = self._child(key)
+        counted[0].inc()
+        counted[1].observe(seconds)
+
+    def _child(self, key: tuple[str, int]) -> Any:
+        method, code = key
+        label = method if method in _METHODS else _OTHER_METHOD
+        with self._lock:
+            pair = (
+                self.requests.labels(label, str(code)),
+                self.request_duration.labels(label),
+            )
+            if method in _METHODS:
+                # An unknown method is looked up each time rather than remembered: a client
+                # sending random methods must not grow this dictionary.
+                self._counted[key] = pair
+        return pair
+
+    def observe_run(self, results: CheckResults) -> None:
+        """Record a run of the checks: each one's level and duration, and the run's status."""
+        # The levels the heartbeat reports: silenced messages left out, non-critical checks'
+        # errors counted as warnings.
+        for name in results.statuses:
+            self.check_status.labels(name).set(results.details.get(name, {}).get("level", OK))
+        for name, seconds in results.durations.items():
+            self.check_duration.labels(name).set(seconds)
+        self.heartbeat_runs.labels(level_to_text(results.level)).inc()
+
+    def exposition(self) -> Answer:
+        """The text format of every metric of the process, or of every live worker's under
+        ``PROMETHEUS_MULTIPROC_DIR``."""
+        client = self._client
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            from prometheus_client import multiprocess
+
+            registry = client.CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            registry = client.REGISTRY
+        return Answer(
+            200,
+            (("Content-Type", client.CONTENT_TYPE_LATEST),),
+            client.generate_latest(registry),
+        )
+
+
+_process_metrics: Optional[Metrics] = None
+_lock = threading.Lock()
+
+
+def process_metrics() -> Metrics:
+    """This process's metrics, made at the first call (a metric is registered only once).
+
+    :raises ValueError: when ``prometheus_client`` is not installed.
+    """
+    global _process_metrics
+    if _process_metrics is None:
+        with _lock:
+            if _process_metrics is None:
+                _process_metrics = Metrics()
+    return _process_metrics
