@@ -17,7 +17,12 @@ from typing import Any, Callable, Optional
 from .answers import ANSWERED_METHODS, GROUPS_PATH, METHOD_NOT_ALLOWED, Answer
 from .config import FrameworkSettings
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
-from .request_id import accept_request_id, request_id_header_var, request_id_var
+from .request_id import (
+    accept_request_id,
+    mark_exception,
+    request_id_header_var,
+    request_id_var,
+)
 
 __all__ = ["DockerflowASGIMiddleware"]
 
@@ -143,7 +148,8 @@ class DockerflowASGIMiddleware:
             # The server gave up on the request (its client went away): no error of the app's.
             exchange.finish(None)
             raise
-        except BaseException:
+        except BaseException as exc:
+            mark_exception(exc, request_id)
             exchange.finish(sys.exc_info())
             raise
         else:

@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "FrameworkSettings",
     "environment_value",
+    "is_header_name",
     "parse_bool",
 ]
 
@@ -141,9 +142,14 @@ def _parse_status_code(value: Any, name: str) -> int:
     return code
 
 
+def is_header_name(value: object) -> bool:
+    """Whether ``value`` is an HTTP header name (an RFC 9110 token)."""
+    return isinstance(value, str) and bool(value) and set(value) <= _TOKEN_CHARS
+
+
 def _parse_header_name(value: Any, name: str) -> str:
     header = str(value).strip() if value is not None else ""
-    if not header or not set(header) <= _TOKEN_CHARS:
+    if not is_header_name(header):
         raise ValueError(f"{name} must be an HTTP header name such as X-Request-ID, got {value!r}")
     return header
 

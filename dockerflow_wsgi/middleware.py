@@ -18,7 +18,12 @@ from .answers import ANSWERED_METHODS, GROUPS_PATH, METHOD_NOT_ALLOWED, Delibera
 from .checks.registry import Check
 from .config import FrameworkSettings, VersionCallback
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
-from .request_id import accept_request_id, request_id_header_var, request_id_var
+from .request_id import (
+    accept_request_id,
+    mark_exception,
+    request_id_header_var,
+    request_id_var,
+)
 
 __all__ = ["DeliberateError", "DockerflowMiddleware", "find_middleware"]
 
@@ -204,7 +209,8 @@ class DockerflowMiddleware:
                 app_iter = self.app(environ, exchange.start_response)
             else:
                 app_iter = self._answer(route, environ, exchange.start_response)
-        except BaseException:
+        except BaseException as exc:
+            mark_exception(exc, request_id)
             exchange.abort(sys.exc_info())
             raise
         finally:
@@ -318,7 +324,8 @@ class _Exchange:
                 yield chunk
         except GeneratorExit:
             raise
-        except BaseException:
+        except BaseException as exc:
+            mark_exception(exc, self.request_id)
             self._exc_info = sys.exc_info()
             raise
         finally:
@@ -349,7 +356,8 @@ class _Exchange:
         header_token = None if header is None else request_id_header_var.set(header)
         try:
             close()
-        except BaseException:
+        except BaseException as exc:
+            mark_exception(exc, self.request_id)
             self._exc_info = self._exc_info or sys.exc_info()
             raise
         finally:

@@ -20,6 +20,7 @@ __all__ = [
     "current_request_id_header",
     "generate_request_id",
     "is_valid_request_id",
+    "mark_exception",
     "request_id_header_var",
     "request_id_var",
 ]
@@ -104,6 +105,22 @@ def current_request_id_header() -> str:
     """The header that carries the request id to and from the middleware handling the request
     in this context (its ``request_id_header``): the name to pass the id on under."""
     return request_id_header_var.get()
+
+
+#: The attribute under which an exception that leaves the middleware carries the id of the
+#: request it ended, for error reporters wrapped around the middleware (Sentry's), which see
+#: it after the request's context is gone.
+EXCEPTION_ATTRIBUTE = "dockerflow_request_id"
+
+
+def mark_exception(exc: Optional[BaseException], request_id: str) -> None:
+    """Let ``exc`` carry the id of the request it leaves, unless it carries one already (it
+    left an inner request first). An exception that takes no attributes is left as it is."""
+    if exc is not None and not hasattr(exc, EXCEPTION_ATTRIBUTE):
+        try:
+            setattr(exc, EXCEPTION_ATTRIBUTE, request_id)
+        except (AttributeError, TypeError):
+            pass
 
 
 def accept_request_id(sent: Optional[str]) -> str:

@@ -1,42 +1,40 @@
 """Pass the current request id on to the services this one calls."""
 
-import requests
+import httpx
 import urllib3
-from requests.adapters import HTTPAdapter
 
-from dockerflow_wsgi import current_request_id
+from dockerflow_wsgi.propagation import (
+    add_request_id_header,
+    async_add_request_id_header,
+    request_id_headers,
+    request_id_session,
+)
 
-REQUEST_ID_HEADER = "X-Request-ID"
+# 1. httpx: a request event hook adds the header to every call of the client.
+client = httpx.Client(event_hooks={"request": [add_request_id_header]}, timeout=5)
 
 
-def request_id_headers() -> dict:
-    """``{"X-Request-ID": id}`` while a request is handled, ``{}`` outside one."""
-    request_id = current_request_id()
-    return {REQUEST_ID_HEADER: request_id} if request_id else {}
-
-
-# 1. Explicitly, call by call.
 def fetch_profile(user_id: str, base_url: str) -> dict:
-    response = requests.get(
-        f"{base_url}/profiles/{user_id}", headers=request_id_headers(), timeout=5
-    )
+    response = client.get(f"{base_url}/profiles/{user_id}")
     response.raise_for_status()
     return response.json()
 
 
-# 2. Once for every call of a requests session: HTTPAdapter.add_headers is its hook for that.
-class RequestIdAdapter(HTTPAdapter):
-    def add_headers(self, request, **kwargs):
-        for name, value in request_id_headers().items():
-            request.headers.setdefault(name, value)
+# An AsyncClient awaits its hooks: in async code (ASGI), the async twin.
+async def fetch_orders(user_id: str, base_url: str) -> list:
+    async with httpx.AsyncClient(
+        event_hooks={"request": [async_add_request_id_header]}, timeout=5
+    ) as async_client:
+        response = await async_client.get(f"{base_url}/profiles/{user_id}/orders")
+        response.raise_for_status()
+        return response.json()
 
 
-session = requests.Session()
-session.mount("http://", RequestIdAdapter())
-session.mount("https://", RequestIdAdapter())
+# 2. requests: a session whose adapters add the header (they take HTTPAdapter's arguments).
+session = request_id_session(max_retries=3)
 
 
-# 3. With urllib3 directly.
+# 3. Any other client: the headers to send, {} outside a request.
 http = urllib3.PoolManager()
 
 
