@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint format clean docs bench soak
+.PHONY: run test lint format clean docs bench soak fleet
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test benchmarks/requirements.txt
 ## bench: side-by-side benchmark against the dockerflow package (figures, PASS/FAIL per target)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+## fleet: what heartbeats cost PostgreSQL and Redis (counted on the wire) at 1, 10 and 100
+## probes/s, on demand / heartbeat_cache_ttl / heartbeat_interval; needs both servers running
+fleet: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/fleet.py $(FLEET_ARGS)
 
 SOAK_MINUTES ?= 30
 ## soak: 10^6 requests in one process, then SOAK_MINUTES (30) of gunicorn load with Redis
