@@ -9,6 +9,7 @@ with the code (and the option table with DESIGN.md), so the docs cannot drift fr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import importlib.util
@@ -33,14 +34,18 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import httpx
 import pytest
 import webtest
 from docutils import nodes
 from docutils.core import publish_doctree
+from prometheus_client.parser import text_string_to_metric_families
 
 import dockerflow_wsgi
 from dockerflow_wsgi import DockerflowMiddleware, checks, current_request_id
+from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
 from dockerflow_wsgi.config import Config
+from dockerflow_wsgi.logging import MozlogHandler
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -58,6 +63,8 @@ PAGES = [
     "logging",
     "request-ids",
     "deployment",
+    "probes",
+    "observability",
     "migration",
     "performance",
     "changelog",
@@ -433,6 +440,76 @@ def test_gunicorn_serves_a_snippet_with_the_documented_config() -> None:
     assert any(line["Type"] == "gunicorn.error" for line in lines), "gunicorn's messages as JSON"
 
 
+def _posts_counted(url: str) -> float:
+    text = get(f"{url}/__metrics__")[2].decode()
+    found = re.search(r'^dockerflow_requests_total\{code="200",method="POST"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_gunicorn_adds_up_the_metrics_of_its_workers(tmp_path: Path) -> None:
+    command = [str(_gunicorn()), "--config", "gunicorn_prometheus.conf.py", "bare_wsgi:app"]
+    environment = {
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "DOCKERFLOW_METRICS": "true",
+        # Workers replaced every 15 requests: the values of those gone must still count.
+        "GUNICORN_CMD_ARGS": "--max-requests 15",
+    }
+    for _ in ("an earlier run", "this run"):
+        port = free_port()
+        with server_process(command, port, **environment):
+            url = f"http://127.0.0.1:{port}"
+            # Each run counts from its start: the earlier run's files were wiped.
+            assert _posts_counted(url) == 0
+            for _ in range(30):
+                request = urllib.request.Request(f"{url}/", data=b"", method="POST")
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    assert response.status == 200
+            # A request is counted once its response is closed, just after the client has it.
+            deadline = time.monotonic() + 10
+            while (counted := _posts_counted(url)) < 30 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # Whichever worker answers, it counts every worker's requests, gone ones' too.
+            assert [counted, *(_posts_counted(url) for _ in range(5))] == [30.0] * 6
+        writers = {path.name.rsplit("_", 1)[1] for path in tmp_path.glob("counter_*.db")}
+        assert len(writers) >= 3, "several workers served and wrote their values"
+
+
+def test_the_scrape_config_asks_for_the_metrics_path() -> None:
+    (job,) = _yaml("prometheus-scrape.yaml")["scrape_configs"]
+    assert job["metrics_path"] == "/__metrics__"
+
+
+def test_the_dashboard_queries_name_metrics_the_middleware_exposes() -> None:
+    app = webtest.TestApp(DockerflowMiddleware(hello, metrics=True, checks=[("disk", lambda: [])]))
+    app.get("/")
+    app.get("/__heartbeat__")
+    exposed = {
+        sample.name
+        for family in text_string_to_metric_families(app.get("/__metrics__").text)
+        for sample in family.samples
+    }
+    queries = (SNIPPETS / "dashboard.promql").read_text(encoding="utf-8")
+    named = set(re.findall(r"\bdockerflow_[a-z_]+", queries))
+    assert len(named) == 5
+    assert named <= exposed
+
+
+def test_records_of_a_traced_request_carry_its_span(capsys: pytest.CaptureFixture[str]) -> None:
+    module = snippet("otel_logging")
+    with isolated_logging():
+        handler = MozlogHandler(stream=sys.stdout, name="myservice")
+        logging.getLogger("myservice").addHandler(handler)
+        logging.getLogger("myservice").setLevel(logging.INFO)
+        response = webtest.TestApp(module.app).get("/")
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    fields = line["Fields"]
+    assert fields["rid"] == response.headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", fields["otelTraceID"])
+    assert re.fullmatch(r"[0-9a-f]{16}", fields["otelSpanID"])
+    assert fields["otelTraceSampled"] is True
+
+
 def test_uwsgi_serves_a_snippet_with_the_documented_ini(tmp_path: Path) -> None:
     pytest.importorskip("flask")
     uwsgi = BIN / "uwsgi"
@@ -489,25 +566,9 @@ def test_the_option_table_lists_every_keyword_in_signature_order() -> None:
     assert [keyword for keyword, _, _ in documented_options()] == keywords
 
 
-# Options of DESIGN.md that open issues build, with the issue: each leaves this table when it
-# lands, as the test below then insists.
-NOT_BUILT_YET = {
-    "heartbeat_groups": "#13",
-    "check_timeouts": "#13",
-    "non_critical_checks": "#13",
-    "heartbeat_interval": "#13",
-    "metrics": "#14",
-}
-
-
 def test_the_option_table_matches_design_md() -> None:
     documented = {keyword: variable for keyword, variable, _ in documented_options()}
-    design = design_options()
-    assert documented == {
-        keyword: variable for keyword, variable in design.items() if keyword not in NOT_BUILT_YET
-    }
-    assert NOT_BUILT_YET.keys() <= design.keys()
-    assert not NOT_BUILT_YET.keys() & documented.keys()
+    assert documented == design_options()
 
 
 # A valid value of each variable, different from its default.
@@ -525,6 +586,11 @@ ENVIRONMENT_SAMPLES = {
     "DATABASE_URL": "sqlite://",
     "REDIS_URL": "redis://localhost:6379/0",
     "ALEMBIC_CONFIG": "alembic.ini",
+    "DOCKERFLOW_HEARTBEAT_GROUPS": "readiness=database,redis;startup=migrations",
+    "DOCKERFLOW_CHECK_TIMEOUTS": "redis=0.5,database=2",
+    "DOCKERFLOW_NON_CRITICAL_CHECKS": "search,recommendations",
+    "DOCKERFLOW_HEARTBEAT_INTERVAL": "1",
+    "DOCKERFLOW_METRICS": "on",
 }
 
 
@@ -544,7 +610,7 @@ def test_the_keyword_wins_over_the_variable() -> None:
 
 
 def _as_documented(value: Any) -> str:
-    if value is None or value == frozenset():
+    if value is None or value == frozenset() or value == {}:
         return "none"
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -597,23 +663,73 @@ def _yaml(name: str) -> Any:
     return yaml.safe_load((SNIPPETS / name).read_text(encoding="utf-8"))
 
 
-def test_kubernetes_probes_use_the_right_paths_and_timeouts() -> None:
+def _probe_container() -> tuple[dict[str, Any], dict[str, str]]:
     (container,) = _yaml("kubernetes-probes.yaml")["containers"]
-    port = int(next(e["value"] for e in container["env"] if e["name"] == "PORT"))
-    check_timeout = Config.from_options(
-        environ={e["name"]: e["value"] for e in container["env"]}
-    ).check_timeout
-    liveness, readiness = container["livenessProbe"], container["readinessProbe"]
-    assert liveness["httpGet"] == {"path": "/__lbheartbeat__", "port": port}
-    assert readiness["httpGet"] == {"path": "/__heartbeat__", "port": port}
-    assert readiness["timeoutSeconds"] > check_timeout
+    return container, {e["name"]: e["value"] for e in container["env"]}
+
+
+def test_kubernetes_probes_use_the_right_paths_and_timeouts() -> None:
+    container, env = _probe_container()
+    config = Config.from_options(environ=env)
+    port = int(env["PORT"])
+    probes = {kind: container[f"{kind}Probe"] for kind in ("startup", "liveness", "readiness")}
+    assert probes["liveness"]["httpGet"] == {"path": "/__lbheartbeat__", "port": port}
+    assert probes["startup"]["httpGet"] == {"path": "/__heartbeat__/startup", "port": port}
+    assert probes["readiness"]["httpGet"] == {"path": "/__heartbeat__/readiness", "port": port}
+    for kind in ("startup", "readiness"):
+        assert probes[kind]["timeoutSeconds"] > config.check_timeout
+    # The readiness group holds no check of a dependency that every pod shares.
+    shared = {"check_database_connected", "check_redis_connected", "check_migrations_applied"}
+    assert config.heartbeat_groups["readiness"]
+    assert not set(config.heartbeat_groups["readiness"]) & shared
+    assert config.heartbeat_interval > 0
+
+
+def test_the_kubernetes_probes_are_answered_by_a_service_with_the_containers_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    container, env = _probe_container()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    fresh_snippet("pod_local_check")
+    middleware = DockerflowMiddleware(hello)
+    try:
+        app = webtest.TestApp(middleware)
+        for kind in ("startup", "liveness", "readiness"):
+            path = container[f"{kind}Probe"]["httpGet"]["path"]
+            response = app.get(path)
+            assert response.status_int == 200, (kind, response.text)
+        # Each group found the checks it names: the built-in one, the snippet's.
+        assert app.get("/__heartbeat__/startup").json["checks"] == {
+            "check_database_connected": "ok"
+        }
+        assert app.get("/__heartbeat__/readiness").json["checks"] == {"disk_space": "ok"}
+    finally:
+        middleware.core.background.stop()
+
+
+def test_the_pod_local_check_fails_when_the_scratch_disk_is_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = fresh_snippet("pod_local_check")
+    assert module.disk_space() == []
+    monkeypatch.setattr(module, "MIN_FREE_BYTES", 1 << 62)
+    (message,) = module.disk_space()
+    assert message.level == checks.ERROR and message.id == "myservice.E010"
 
 
 def test_the_exec_probe_runs_the_heartbeat_command() -> None:
     probe = _yaml("kubernetes-exec-probe.yaml")["readinessProbe"]
     program, *args = probe["exec"]["command"]
     assert program == "dockerflow-wsgi"
-    assert args[:3] == ["heartbeat", "--app", "myservice.wsgi:application"]
+    assert args == [
+        "heartbeat",
+        "--app",
+        "myservice.wsgi:application",
+        "--group",
+        "readiness",
+    ]
     assert probe["timeoutSeconds"] > Config.from_options(environ={}).check_timeout
 
 
@@ -644,7 +760,8 @@ def test_the_http_healthcheck_reports_the_heartbeat(failing: bool, healthy: bool
 
 def test_the_cli_healthcheck_is_the_exec_probe() -> None:
     command = _healthcheck_command("healthcheck-cli.Dockerfile")
-    assert command == _yaml("kubernetes-exec-probe.yaml")["readinessProbe"]["exec"]["command"]
+    # Docker's health is the whole heartbeat's; the readiness probe asks its group only.
+    assert command == _yaml("kubernetes-exec-probe.yaml")["readinessProbe"]["exec"]["command"][:4]
 
 
 def test_the_heartbeat_without_details_still_logs_them(
@@ -825,6 +942,7 @@ def test_another_request_id_header(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_propagation_examples_pass_the_id_on(no_proxy: None) -> None:
+    pytest.importorskip("httpx")
     pytest.importorskip("requests")
     propagation = snippet("propagation")
     received: list[Optional[str]] = []
@@ -832,7 +950,7 @@ def test_the_propagation_examples_pass_the_id_on(no_proxy: None) -> None:
     def downstream(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         received.append(environ.get("HTTP_X_REQUEST_ID"))
         start_response("200 OK", [("Content-Type", "application/json")])
-        return [b'{"name": "Ada"}']
+        return [b"[]" if environ["PATH_INFO"].endswith("/orders") else b'{"name": "Ada"}']
 
     with wsgi_server(downstream) as base_url:
 
@@ -847,8 +965,24 @@ def test_the_propagation_examples_pass_the_id_on(no_proxy: None) -> None:
         client.get("/", headers={"X-Request-ID": "trace-42"}, status=204)
         assert received == ["trace-42"] * 3
 
+        async def async_upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            assert await propagation.fetch_orders("42", base_url) == []
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        async def call_async_upstream() -> None:
+            transport = httpx.ASGITransport(app=DockerflowASGIMiddleware(async_upstream))
+            async with httpx.AsyncClient(transport=transport, base_url="http://upstream") as c:
+                response = await c.get("/", headers={"X-Request-ID": "trace-43"})
+            assert response.status_code == 204
+
+        asyncio.run(call_async_upstream())
+        assert received[-1] == "trace-43"
+
+        propagation.fetch_profile("42", base_url)
         propagation.session.get(f"{base_url}/outside", timeout=5)
-        assert received[-1] is None, "no header outside a request"
+        propagation.fetch_status(base_url)
+        assert received[-3:] == [None] * 3, "no header outside a request"
 
 
 # -- deployment ----------------------------------------------------------------------------------
