@@ -188,6 +188,8 @@ OPTIONS_ENVIRONMENT = {
     "DOCKERFLOW_REQUEST_ID_HEADER_NAME": "X-Environment-ID",
     "DOCKERFLOW_SUMMARY_LOG_PROBES": "true",
     "DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE": "500",
+    "DOCKERFLOW_METRICS": "on",
+    "DOCKERFLOW_HEARTBEAT_GROUPS": "jobs=queue",
 }
 
 
@@ -762,6 +764,22 @@ def test_log_probes_off_as_a_keyword_wins_over_the_environment(servers):
         server.get(path, rid)
     for rid in rids.values():
         assert server.summaries(rid, sentinel_path="/") == []
+
+
+def test_metrics_and_groups_from_the_environment(servers):
+    server = servers.options
+    assert server.get("/").status_code == 200
+    group = server.get("/__heartbeat__/jobs/")
+    assert (group.status_code, group.json()["checks"]) == (503, {"queue": "error"})
+    assert server.get("/__heartbeat__/nosuch").status_code == 404
+
+    scraped = server.get("/__metrics__")
+
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain; version=")
+    assert 'dockerflow_requests_total{code="200",method="GET"}' in scraped.text
+    assert 'dockerflow_check_status{check="queue"} 40.0' in scraped.text
+    assert server.request("HEAD", "/__metrics__").content == b""
 
 
 def test_the_error_endpoint_is_off_by_default(servers):
