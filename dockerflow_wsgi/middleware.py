@@ -14,12 +14,20 @@ from types import GeneratorType
 from typing import Any, Callable, Optional
 
 from ._wsgi import rewrap_file_response, status_code, status_line, wsgi_text_as_utf8
-from .answers import ANSWERED_METHODS, GROUPS_PATH, METHOD_NOT_ALLOWED, DeliberateError
+from .answers import (
+    ANSWERED_METHODS,
+    GROUPS_PATH,
+    LBHEARTBEAT,
+    METHOD_NOT_ALLOWED,
+    DeliberateError,
+    Route,
+)
 from .checks.registry import Check
 from .config import FrameworkSettings, VersionCallback
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
 from .request_id import (
     accept_request_id,
+    generate_request_id,
     mark_exception,
     request_id_header_var,
     request_id_var,
@@ -175,6 +183,11 @@ class DockerflowMiddleware:
         self._request_id_header_lower = core.config.request_id_header.lower()
         #: The header to make current with the id, when it is not the default one.
         self._header_in_context = core.header_in_context
+        self._request_id_header = core.config.request_id_header
+        #: The route answered without a summary or anything else per request: the load
+        #: balancer's probe when probes are not logged; else none.
+        self._quiet_route = Route.LBHEARTBEAT if Route.LBHEARTBEAT in core.silent_routes else None
+        self._quiet_headers = LBHEARTBEAT.headers
         #: The process's Prometheus metrics, when ``metrics`` is on.
         self._metrics = core.metrics
 
@@ -189,12 +202,26 @@ class DockerflowMiddleware:
             return self.app(environ, start_response)
         if self._background is not None:
             self._background.start()
-        request_id = accept_request_id(environ.get(self._request_id_key))
-        environ[REQUEST_ID_KEY] = request_id
         path = environ.get("PATH_INFO", "")
         route = self._routes.get(path)
-        if route is None and path.startswith(GROUPS_PATH):
-            route = self.core.route(path)
+        if route is None:
+            if path.startswith(GROUPS_PATH):
+                route = self.core.route(path)
+        elif route is self._quiet_route:
+            # The load balancer's probe when probes are not logged: a constant, its id echoed,
+            # nothing else. A load balancer may probe every second from every node: this is
+            # all such a probe costs.
+            method = environ["REQUEST_METHOD"]
+            if method in ANSWERED_METHODS:
+                sent = environ.get(self._request_id_key)
+                request_id = generate_request_id() if sent is None else accept_request_id(sent)
+                start_response(
+                    "200 OK", [*self._quiet_headers, (self._request_id_header, request_id)]
+                )
+                return [] if method == "HEAD" else [LBHEARTBEAT.body]
+        sent = environ.get(self._request_id_key)
+        request_id = generate_request_id() if sent is None else accept_request_id(sent)
+        environ[REQUEST_ID_KEY] = request_id
         exchange = _Exchange(
             self, environ, start_response, request_id, route not in self._silent_routes
         )

@@ -38,7 +38,7 @@ request_id_header_var: ContextVar[str] = ContextVar(
 )
 
 #: Ids made per read of the system's random source.
-ID_BATCH_SIZE = 64
+ID_BATCH_SIZE = 256
 
 # os.urandom is a system call that releases the GIL. On a threaded server (gunicorn's
 # gthread, uWSGI threads) the request's thread then waits for the GIL to come back from
@@ -50,7 +50,9 @@ ID_BATCH_SIZE = 64
 # ids, and must never hand them out: the batch is kept with its process id, compared at each
 # id. That notices every fork, also uWSGI's (without ``lazy-apps``), which is made in C where
 # Python's fork hooks never run.
-_batch: tuple[int, Iterator[str]] = (-1, iter(()))
+_batch_ids: Iterator[str] = iter(())
+# Set after _batch_ids, so that a thread that sees a process's id also sees its batch.
+_batch_pid = -1
 
 # A uuid4 is 128 random bits but for its version (byte 6's high nibble: 4) and variant (byte
 # 8's two high bits: 10). Setting them with translate() on every 16th byte of the batch does
@@ -63,21 +65,21 @@ def _new_batch() -> Iterator[str]:
     random_bytes = bytearray(os.urandom(16 * ID_BATCH_SIZE))
     random_bytes[6::16] = random_bytes[6::16].translate(_VERSION_4)
     random_bytes[8::16] = random_bytes[8::16].translate(_VARIANT_RFC_4122)
-    digits = random_bytes.hex()
-    return iter([digits[start : start + 32] for start in range(0, len(digits), 32)])
+    # A space after every 16 bytes, then split: the ids cut in C, not in a Python loop.
+    return iter(random_bytes.hex(" ", 16).split())
 
 
 def generate_request_id() -> str:
     """Return a new random (version 4) UUID as 32 lowercase hex digits."""
-    global _batch
-    pid, ids = _batch
-    if pid == getpid():
-        request_id = next(ids, None)
+    global _batch_ids, _batch_pid
+    if _batch_pid == getpid():
+        request_id = next(_batch_ids, None)
         if request_id is not None:
             return request_id
     ids = _new_batch()
     request_id = next(ids)
-    _batch = (getpid(), ids)
+    _batch_ids = ids
+    _batch_pid = getpid()
     return request_id
 
 
