@@ -5,7 +5,13 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, Callable, Optional
 
-__all__ = ["rewrap_file_response", "status_code", "status_line", "wsgi_text_as_utf8"]
+__all__ = [
+    "STATUS_CODES",
+    "rewrap_file_response",
+    "status_code",
+    "status_line",
+    "wsgi_text_as_utf8",
+]
 
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
@@ -18,7 +24,7 @@ def status_line(code: int) -> str:
 
 def status_code(status: Optional[str]) -> int:
     """The integer code of a WSGI status line, 0 when there is none or it is malformed."""
-    code = _codes_of_status_lines.get(status)  # type: ignore[arg-type]
+    code = STATUS_CODES.get(status)  # type: ignore[arg-type]
     if code is None:
         try:
             code = int(status[:3]) if status else 0
@@ -26,13 +32,15 @@ def status_code(status: Optional[str]) -> int:
             code = 0
         # An application uses a handful of status lines; one that invents endless variants
         # just starts the memory afresh.
-        if len(_codes_of_status_lines) >= 256:
-            _codes_of_status_lines.clear()
-        _codes_of_status_lines[status] = code  # type: ignore[index]
+        if len(STATUS_CODES) >= 256:
+            STATUS_CODES.clear()
+        STATUS_CODES[status] = code  # type: ignore[index]
     return code
 
 
-_codes_of_status_lines: dict[str, int] = {}
+#: The code of each status line :func:`status_code` has seen: a caller on a hot path may look
+#: a line up here first, and call it only for one that is not there.
+STATUS_CODES: dict[str, int] = {}
 
 
 def wsgi_text_as_utf8(text: str) -> str:

@@ -81,15 +81,13 @@ def write_plain(
             except Exception:
                 # The formatter's format() never raises: it describes what it cannot write.
                 line = formatter.format(make_record(name, level, fields))
-            handler.acquire()
-            try:
-                # StreamHandler.emit's write and flush, the lock held once for both.
+            # StreamHandler.emit's write and flush, the handler's lock held once for both
+            # (what acquire() and release() do, without their two calls).
+            with handler.lock:  # type: ignore[union-attr]
                 stream = handler.stream
                 stream.write(line + handler.terminator)
                 if hasattr(stream, "flush"):
                     stream.flush()
-            finally:
-                handler.release()
         except RecursionError:
             raise
         except Exception:

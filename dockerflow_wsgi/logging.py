@@ -79,6 +79,9 @@ def _syslog_severity(levelno: int) -> int:
 _MAX_REMEMBERED_LAYOUTS = 256
 
 _SEVERITY_OF_LEVEL = {level: _syslog_severity(level) for level in range(0, 60, 10)}
+# The envelope's members between Timestamp and Pid: the same for every record of one logger
+# name and level.
+_CONSTANT_MEMBERS = ("Type", "Logger", "Hostname", "EnvVersion", "Severity")
 
 
 def _safe_repr(value: Any) -> str:
@@ -136,6 +139,7 @@ class JsonLogFormatter(JsonFormatter):
         # (huge integers, lone surrogates, odd keys) goes through the stdlib fallback below.
         self._encode = _orjson_encode if orjson is not None else self._encoder.encode
         self._extra_keys_by_layout: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._constant_members: dict[tuple[str, int], str] = {}
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
@@ -182,10 +186,40 @@ class JsonLogFormatter(JsonFormatter):
         """
         if not plain:
             self._make_plain(fields)
+        if orjson is not None and not self.prefix:
+            # The usual line, made from the envelope's unchanging members encoded once: only
+            # the timestamp, the process and the fields are encoded per line. Anything unusual
+            # (an encoding error, a character that is not ASCII) takes the general way below.
+            constant = self._constant_members.get((name, levelno))
+            if constant is None:
+                constant = self._encode_constant_members(name, levelno)
+            if constant:
+                try:
+                    text = orjson.dumps(fields, default=_safe_repr).decode()
+                except (TypeError, ValueError, RecursionError):
+                    pass
+                else:
+                    if text.isascii():
+                        timestamp = int(created * 1_000_000_000)
+                        pid = "null" if process is None else process
+                        return f'{{"Timestamp":{timestamp},{constant},"Pid":{pid},"Fields":{text}}}'
         log_data = self._envelope(name, levelno, created, process, fields)
         # What serialize_log_record(process_log_record(...)) gives, for this exact class (the
         # only one the summary's direct write serves): process_log_record is the identity.
         return self.prefix + self.jsonify_log_record(log_data)
+
+    def _encode_constant_members(self, name: str, levelno: int) -> str:
+        """The JSON text of the envelope's members from ``Type`` to ``Severity`` for records of
+        ``name`` at ``levelno`` (``""`` when it is not ASCII, which the line then escapes)."""
+        envelope = self._envelope(name, levelno, 0.0, None, {})
+        members = {key: envelope[key] for key in _CONSTANT_MEMBERS}
+        text = orjson.dumps(members).decode()[1:-1]
+        if not text.isascii():
+            text = ""
+        if len(self._constant_members) >= _MAX_REMEMBERED_LAYOUTS:
+            self._constant_members.clear()
+        self._constant_members[(name, levelno)] = text
+        return text
 
     def _make_plain(self, fields: dict[str, Any]) -> None:
         """Replace the values mozlog's ``Fields`` cannot hold by their JSON text or repr."""

@@ -10,10 +10,15 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from types import GeneratorType
 from typing import Any, Callable, Optional
 
-from ._wsgi import rewrap_file_response, status_code, status_line, wsgi_text_as_utf8
+from ._wsgi import (
+    STATUS_CODES,
+    rewrap_file_response,
+    status_code,
+    status_line,
+    wsgi_text_as_utf8,
+)
 from .answers import (
     ANSWERED_METHODS,
     GROUPS_PATH,
@@ -244,6 +249,11 @@ class DockerflowMiddleware:
             request_id_var.reset(token)
             if header_token is not None:
                 request_id_header_var.reset(header_token)
+        if type(app_iter) is list:
+            # Exchange.wrap's usual case, without its call.
+            exchange._app_iter = app_iter
+            exchange += app_iter
+            return exchange
         return exchange.wrap(app_iter)
 
     def _answer(
@@ -255,14 +265,18 @@ class DockerflowMiddleware:
         return [] if method == "HEAD" else [answer.body]
 
 
-class _Exchange:
-    """One request's passage through the middleware, and the response iterable returned.
+class _Exchange(list):  # type: ignore[type-arg]
+    """One request's passage through the middleware, and, for a list body, the response.
 
-    It records the status the application starts, adds the request id header, passes the
-    body on chunk by chunk (the request's id current while the application makes each), and
-    when the server closes the response it closes the application's iterable and writes the
-    summary, the id current again. It holds everything a request needs, so that it is all the
-    middleware makes per request, but for the generator that relays a body other than a list.
+    It records the status the application starts, adds the request id header, and when the
+    server closes the response it closes the application's iterable and writes the summary,
+    the id current again. It holds everything a request needs, so that it is all the
+    middleware makes per request.
+
+    A list body (the usual small one, and every Dockerflow answer) cannot fail while iterated:
+    its chunks are put in this exchange, a list, which the server then walks in C and closes.
+    Any other body is relayed by a :class:`_StreamedBody`, the request's id current while the
+    application makes each chunk.
     """
 
     __slots__ = (
@@ -271,7 +285,6 @@ class _Exchange:
         "_finished",
         "_log",
         "_middleware",
-        "_relay",
         "_start_response",
         "_started",
         "_status",
@@ -294,7 +307,6 @@ class _Exchange:
         self._log = log
         self._status: Optional[str] = None
         self._app_iter: Any = None
-        self._relay: Optional[Iterator[bytes]] = None
         self._exc_info: Any = None
         self._finished = False
         self._started = time.perf_counter()
@@ -311,29 +323,22 @@ class _Exchange:
             if len(name) == wanted_length and name.lower() == wanted:
                 break
         else:
-            headers = [*headers, (middleware.config.request_id_header, self.request_id)]
+            headers = [*headers, (middleware._request_id_header, self.request_id)]
         if exc_info is None:
             return self._start_response(status, headers)
         return self._start_response(status, headers, exc_info)
 
     def wrap(self, app_iter: Iterable[bytes]) -> Any:
-        """Return what the server should iterate: this exchange, or a new file wrapper."""
+        """Return what the server should iterate: this exchange with the chunks of a list
+        body, a relay of any other body, or a new file wrapper."""
         self._app_iter = app_iter
-        if type(app_iter) is list:  # the usual small body: no file wrapper to look for
+        if type(app_iter) is list:
+            self += app_iter
             return self
         file_response = rewrap_file_response(app_iter, self.environ, self.close)
-        return self if file_response is None else file_response
+        return _StreamedBody(self) if file_response is None else file_response
 
-    def __iter__(self) -> Iterator[bytes]:
-        # Some clients (Flask's test client) call iter() twice: the body is relayed once.
-        if self._relay is None:
-            app_iter = self._app_iter
-            # A list (the usual small body, and every Dockerflow answer) cannot fail while
-            # iterated: the server may walk it directly.
-            self._relay = iter(app_iter) if type(app_iter) is list else self._relay_body()
-        return self._relay
-
-    def _relay_body(self) -> Iterator[bytes]:
+    def relay(self) -> Iterator[bytes]:
         """The application's chunks as they come, noting an exception raised on the way.
 
         A generator rather than ``__next__``: the end of the body is no exception to catch
@@ -367,15 +372,11 @@ class _Exchange:
     def close(self) -> None:
         if self._finished:
             return
-        if type(self._relay) is GeneratorType:
-            # Left unfinished when the server stops early; its frame refers to this exchange,
-            # so it is closed now rather than left for the garbage collector. First: it
-            # leaves the request's id as it found it, which must not undo the id set below.
-            self._relay.close()
-        close = getattr(self._app_iter, "close", None)
+        app_iter = self._app_iter
+        # A list body has no close(): no code of the application's runs now, and the
+        # summary carries its id itself.
+        close = None if type(app_iter) is list else getattr(app_iter, "close", None)
         if close is None:
-            # The usual list body: no code of the application's runs now, and the summary
-            # carries its id itself.
             self.finish(self._exc_info)
             return
         token = request_id_var.set(self.request_id)
@@ -413,11 +414,13 @@ class _Exchange:
         if self._finished:
             return
         self._finished = True
+        status = self._status
+        code = STATUS_CODES.get(status) or status_code(status)  # type: ignore[arg-type]
         metrics = self._middleware._metrics
         if metrics is not None:
             metrics.observe_request(
                 self.environ.get("REQUEST_METHOD", ""),
-                status_code(self._status),
+                code,
                 time.perf_counter() - self._started,
                 bool(exc_info or self.environ.get(EXC_INFO_KEY)),
             )
@@ -436,13 +439,38 @@ class _Exchange:
                 environ.get("HTTP_USER_AGENT", ""),
                 environ.get("HTTP_ACCEPT_LANGUAGE", ""),
                 environ.get(USER_ID_KEY) or environ.get("REMOTE_USER"),
-                status_code(self._status),
+                code,
                 int((time.perf_counter() - self._started) * 1000),
                 self.request_id,
                 exc_info or environ.get(EXC_INFO_KEY),
                 # Cheaper than get() for the usual request, which has none.
                 environ["HTTP_TRACEPARENT"] if "HTTP_TRACEPARENT" in environ else None,  # noqa: SIM401
             )
+
+
+class _StreamedBody:
+    """The response of a body that is not a list: relayed as the application makes it."""
+
+    __slots__ = ("_exchange", "_relay")
+
+    def __init__(self, exchange: _Exchange) -> None:
+        self._exchange = exchange
+        self._relay: Optional[Iterator[bytes]] = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        # Some clients (Flask's test client) call iter() twice: the body is relayed once.
+        if self._relay is None:
+            self._relay = self._exchange.relay()
+        return self._relay
+
+    def close(self) -> None:
+        if self._relay is not None and not self._exchange._finished:
+            # Left unfinished when the server stops early; its frame refers to the exchange,
+            # so it is closed now rather than left for the garbage collector. First: it
+            # leaves the request's id as it found it, which must not undo the id the
+            # exchange sets while it closes the application's body.
+            self._relay.close()
+        self._exchange.close()
 
 
 # Attributes under which WSGI wrappers keep what they wrap: Flask's app.wsgi_app, and the

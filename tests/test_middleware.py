@@ -1333,11 +1333,30 @@ def test_log_probes_off_still_logs_the_error_endpoint(make_environ, fake_server,
     assert (record.levelno, record.code, record.errno) == (logging.ERROR, 500, 500)
 
 
-def test_calling_iter_twice_iterates_the_body_once(make_environ, fake_server, summary_records):
-    body = DockerflowMiddleware(RecordingApp())(make_environ("/hello"), fake_server.start_response)
+def test_calling_iter_twice_iterates_a_streamed_body_once(
+    make_environ, fake_server, summary_records
+):
+    def streaming(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"from "
+        yield b"the app"
+
+    body = DockerflowMiddleware(streaming)(make_environ("/hello"), fake_server.start_response)
     first = iter(body)
     second = iter(body)
     chunks = list(first) + list(second)
     body.close()
     assert b"".join(chunks) == b"from the app"
+    assert len(summary_records) == 1
+
+
+def test_a_list_body_is_handed_on_as_a_list(make_environ, fake_server, summary_records):
+    """As the application's own list would be: the server may take its length and walk it in
+    C; closing it writes the summary."""
+    body = DockerflowMiddleware(RecordingApp())(make_environ("/hello"), fake_server.start_response)
+    assert isinstance(body, list)
+    assert list(body) == [b"from the app"] and len(body) == 1
+    assert summary_records == []
+    body.close()
+    body.close()
     assert len(summary_records) == 1
