@@ -28,7 +28,7 @@ from .answers import (
 from .checks.background import BackgroundRuns
 from .checks.heartbeat import Heartbeat
 from .checks.registry import Check
-from .checks.runner import CheckRunner
+from .checks.runner import CheckResults, CheckRunner
 from .checks.selection import CheckSelection
 from .config import ENVIRONMENT_VARIABLES, Config, FrameworkSettings
 from .metrics import Metrics, process_metrics
@@ -90,6 +90,7 @@ class DockerflowCore:
             for heartbeat in self._heartbeats():
                 heartbeat.background = self.background
         self.summary = SummaryWriter(log_querystring=config.log_querystring)
+        self._last_heartbeat_answer: Optional[tuple[CheckResults, Answer]] = None
         #: Path to route; :meth:`route` also knows the paths of unknown groups.
         self.routes = routes_of(config)
         #: Routes whose requests get no summary: the probes, when ``log_probes`` is off.
@@ -150,7 +151,7 @@ class DockerflowCore:
         if route == Route.LBHEARTBEAT:
             return LBHEARTBEAT
         if route == Route.HEARTBEAT:
-            return heartbeat_answer(self.heartbeat.results(), self.config)
+            return self._heartbeat_answer(self.heartbeat.results())
         if route == Route.VERSION:
             return version_answer(self.config)
         if route == Route.METRICS:
@@ -160,7 +161,7 @@ class DockerflowCore:
         group = self._group(route)
         if group is None:
             return NO_SUCH_GROUP
-        return heartbeat_answer(group.results(), self.config)
+        return self._heartbeat_answer(group.results())
 
     async def answer_async(self, route: str) -> Answer:
         """:meth:`answer` for an event loop's thread: checks are awaited, ``version.json`` is
@@ -168,7 +169,7 @@ class DockerflowCore:
         if route == Route.LBHEARTBEAT:
             return LBHEARTBEAT
         if route == Route.HEARTBEAT:
-            return heartbeat_answer(await self.heartbeat.results_async(), self.config)
+            return self._heartbeat_answer(await self.heartbeat.results_async())
         if route == Route.VERSION:
             return await self._on_pool(version_answer, self.config)
         if route == Route.METRICS:
@@ -179,7 +180,17 @@ class DockerflowCore:
         group = self._group(route)
         if group is None:
             return NO_SUCH_GROUP
-        return heartbeat_answer(await group.results_async(), self.config)
+        return self._heartbeat_answer(await group.results_async())
+
+    def _heartbeat_answer(self, results: CheckResults) -> Answer:
+        """The heartbeat's answer of ``results``, encoded once: a cached or background result
+        answers many probes with the same object."""
+        made = self._last_heartbeat_answer
+        if made is not None and made[0] is results:
+            return made[1]
+        answer = heartbeat_answer(results, self.config)
+        self._last_heartbeat_answer = (results, answer)
+        return answer
 
     async def _on_pool(self, answer: Callable[..., Answer], *args: Any) -> Answer:
         """``answer(*args)`` on a pool thread, for one that reads files."""

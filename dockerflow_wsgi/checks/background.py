@@ -105,13 +105,18 @@ class BackgroundRuns(ProcessLocal):
                     logger.exception("Reporting a background heartbeat run failed")
             self._stop.wait(self.interval)
 
+    def is_stale(self, latest: Optional[LatestRun]) -> bool:
+        """Whether ``latest`` is no result to trust: none yet, or older than
+        :attr:`stale_after`."""
+        return latest is None or time.monotonic() - latest.ended > self.stale_after
+
     def messages_of(
         self, names: Iterable[str], latest: Optional[LatestRun]
     ) -> dict[str, list[CheckMessage]]:
         """The messages of ``names`` in ``latest``, with E105 where there is no result fresh
         enough to trust (a check that has not run yet counts as one without a result)."""
         now = time.monotonic()
-        if latest is None or now - latest.ended > self.stale_after:
+        if latest is None or self.is_stale(latest):
             age = "none yet" if latest is None else f"the latest is {now - latest.ended:.3g} s old"
             stale = [
                 Error(

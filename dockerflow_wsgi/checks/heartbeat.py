@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .. import signals
 from ..process import ProcessLocal
-from .background import BackgroundRuns
+from .background import BackgroundRuns, LatestRun
 from .boundary import evaluate
 from .messages import ERROR, OK, WARNING, CheckMessage, level_to_text
 from .registry import Check
@@ -99,6 +99,8 @@ class Heartbeat(ProcessLocal):
         self._tasks: set[asyncio.Future[None]] = set()
         #: Requests currently waiting on another request's run (for tests and debugging).
         self.waiting = 0
+        #: The result last made from a background run: (that run, whether it was stale, it).
+        self._made_from_background: Optional[tuple[Optional[LatestRun], bool, CheckResults]] = None
 
     def fold(self, messages: dict[str, list[CheckMessage]]) -> CheckResults:
         """The result of a run's messages, under this heartbeat's rules."""
@@ -174,11 +176,28 @@ class Heartbeat(ProcessLocal):
 
     def _from_background(self, background: BackgroundRuns) -> CheckResults:
         """This heartbeat's checks, from the background's latest run. A check no run could
-        have (a group's unknown name) answers for itself: E104, at no cost."""
+        have (a group's unknown name) answers for itself: E104, at no cost.
+
+        The result is made once per run (and once more when that run goes stale), not per
+        probe: the same object answers every heartbeat until then, so that the answer made
+        of it can be reused as well. A check registered since the latest run shows from the
+        next one.
+        """
+        latest = background.latest
+        stale = background.is_stale(latest)
+        made = self._made_from_background
+        if made is not None and made[0] is latest and made[1] == stale:
+            return made[2]
+        results = self._fold_background(background, latest)
+        self._made_from_background = (latest, stale, results)
+        return results
+
+    def _fold_background(
+        self, background: BackgroundRuns, latest: Optional[LatestRun]
+    ) -> CheckResults:
         pairs = list(self._checks())
         messages = background.messages_of(
-            [name for name, check in pairs if not isinstance(check, UnknownCheck)],
-            background.latest,
+            [name for name, check in pairs if not isinstance(check, UnknownCheck)], latest
         )
         return self.fold(
             {
