@@ -399,6 +399,30 @@ def test_a_stale_background_result_is_e105_never_healthy(stopped_background, mon
     assert "no fresh result" in text
 
 
+def test_one_result_and_one_answer_serve_every_probe_until_the_next_run(
+    stopped_background, monkeypatch
+):
+    middleware = DockerflowMiddleware(hello, checks=[("cache", Counted())], heartbeat_interval=60)
+    stopped_background(middleware)
+    app = TestApp(middleware)
+    app.get("/__heartbeat__")
+    heartbeat, core = middleware.core.heartbeat, middleware.core
+
+    first = heartbeat.results()
+    assert heartbeat.results() is first
+    assert core.answer("heartbeat") is core.answer("heartbeat")
+    # Stale: made anew, once, and E105.
+    background = core.background
+    now = time.monotonic()
+    monkeypatch.setattr(
+        background_module.time, "monotonic", lambda: now + background.stale_after + 1
+    )
+    stale = heartbeat.results()
+    assert stale is not first and heartbeat.results() is stale
+    assert list(stale.details["cache"]["messages"]) == [E105]
+    assert core.answer("heartbeat").status == 500
+
+
 def test_each_background_run_is_logged_and_signalled_once(stopped_background, caplog):
     caplog.set_level(logging.DEBUG, logger="dockerflow_wsgi.checks")
     heard = []
