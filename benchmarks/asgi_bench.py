@@ -29,7 +29,7 @@ IN_PROCESS = (
     ("FastAPI + DockerflowASGIMiddleware", ours, "/"),
     ("FastAPI + dockerflow package (fastapi integration)", theirs, "/"),
     ("/__lbheartbeat__ DockerflowASGIMiddleware", ours, "/__lbheartbeat__"),
-    ("/__lbheartbeat__ dockerflow package", theirs, "/__lbheartbeat__"),
+    ("/__lbheartbeat__ dockerflow package (fastapi integration)", theirs, "/__lbheartbeat__"),
 )
 
 # (label, app in asgi_server_apps, path); the first is the baseline.
