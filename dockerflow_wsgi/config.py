@@ -184,25 +184,28 @@ def _parse_names(value: Any, name: str) -> frozenset[str]:
     return frozenset(_check_name(item, name, form) for item in items)
 
 
+def _pairs(value: Any, name: str, form: str, separator: str, rule: str) -> list[tuple[Any, Any]]:
+    """The ``key=value`` pairs of a mapping option: ``value`` a mapping, or a text of pairs
+    split by ``separator``; an error shows ``form`` and ``rule``."""
+    if isinstance(value, Mapping):
+        return list(value.items())
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must look like {form} ({rule}), got {value!r}")
+    pairs = []
+    for part in value.split(separator):
+        key, sep, item = part.partition("=")
+        if not sep:
+            raise ValueError(f"{name} must look like {form} ({rule}): {part.strip()!r} has no '='")
+        pairs.append((key, item))
+    return pairs
+
+
 def _parse_groups(value: Any, name: str) -> dict[str, tuple[str, ...]]:
     """Heartbeat groups, as ``readiness=database,redis;startup=migrations`` or a mapping of
     group name to check names (an iterable, or a comma-separated string)."""
     form = "readiness=database,redis;startup=migrations"
-    if isinstance(value, str):
-        pairs = []
-        for part in value.split(";"):
-            group, sep, members = part.partition("=")
-            if not sep:
-                raise ValueError(
-                    f"{name} must look like {form} ({_NAME_RULE}): {part.strip()!r} has no '='"
-                )
-            pairs.append((group, members))
-    elif isinstance(value, Mapping):
-        pairs = list(value.items())
-    else:
-        raise ValueError(f"{name} must look like {form} ({_NAME_RULE}), got {value!r}")
     groups: dict[str, tuple[str, ...]] = {}
-    for group, members in pairs:
+    for group, members in _pairs(value, name, form, ";", _NAME_RULE):
         group_name = _check_name(group, name, form)
         if group_name in groups:
             raise ValueError(
@@ -222,22 +225,8 @@ def _parse_groups(value: Any, name: str) -> dict[str, tuple[str, ...]]:
 def _parse_timeouts(value: Any, name: str) -> dict[str, float]:
     """Per-check timeouts, as ``redis=0.5,database=2`` or a mapping of check name to seconds."""
     form = "redis=0.5,database=2"
-    if isinstance(value, str):
-        pairs = []
-        for part in value.split(","):
-            check, sep, seconds = part.partition("=")
-            if not sep:
-                raise ValueError(
-                    f"{name} must look like {form} ({_NAME_RULE}, seconds above 0): "
-                    f"{part.strip()!r} has no '='"
-                )
-            pairs.append((check, seconds))
-    elif isinstance(value, Mapping):
-        pairs = list(value.items())
-    else:
-        raise ValueError(f"{name} must look like {form}, got {value!r}")
     timeouts: dict[str, float] = {}
-    for check, seconds in pairs:
+    for check, seconds in _pairs(value, name, form, ",", f"{_NAME_RULE}, seconds above 0"):
         check_name = _check_name(check, name, form)
         if check_name in timeouts:
             raise ValueError(f"{name} must look like {form}: {check_name!r} is given twice")
