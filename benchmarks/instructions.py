@@ -252,39 +252,17 @@ def serve_wsgi(name: str, requests: int) -> None:
 
 
 def serve_asgi(name: str, requests: int) -> None:
+    """Raw ASGI calls on one loop, as ``make bench``'s in-process ASGI scenarios make them."""
     sys.path.insert(0, HERE)
+    import asgi_bench
     import asgi_server_apps
 
     _, attribute, path = ASGI_SCENARIOS[name]
-    app = getattr(asgi_server_apps, attribute)
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost"), (b"user-agent", b"bench/1.0")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-    async def receive() -> dict:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict) -> None:
-        pass
-
-    async def serve(count: int) -> None:
-        for _ in range(count):
-            await app(dict(scope), receive, send)
+    app, scope = getattr(asgi_server_apps, attribute), asgi_bench.scope_for(path)
 
     async def run() -> None:
-        await serve(300)
-        await serve(requests)
+        await asgi_bench.drive(app, scope, 300)
+        await asgi_bench.drive(app, scope, requests)
 
     asyncio.run(run())
 
