@@ -239,10 +239,20 @@ app.run(host="127.0.0.1", port=int(sys.argv[3]), single_process=True, motd=False
 """
 
 
+_ports_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nothing listens on, and that no other server of this module was given:
+    the servers are all started after their ports are chosen, and a port freed by the first
+    choice may come back for the next (Sanic would then share it, answering for both)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def is_summary(record: dict[str, Any], rid: Optional[str] = None) -> bool:
