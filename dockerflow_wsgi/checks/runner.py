@@ -265,10 +265,12 @@ class CheckRunner(ProcessLocal):
                 call = self._in_flight.get(key)
                 # A finished call is forgotten by its done-callback, which may not have run yet.
                 if call is None or call.future.done():
-                    future = start(check)
-                    call = _Call(future, now, self.timeouts.get(name, self.timeout))
+                    # The time limit is read before the check starts: a call's limit is the
+                    # one in force when it began, whatever changes while it runs.
+                    timeout = self.timeouts.get(name, self.timeout)
+                    call = _Call(start(check), now, timeout)
                     self._in_flight[key] = call
-                    future.add_done_callback(functools.partial(self._forget, key, call))
+                    call.future.add_done_callback(functools.partial(self._forget, key, call))
                 calls[name] = call
         return calls
 
