@@ -79,9 +79,10 @@ def _syslog_severity(levelno: int) -> int:
 _MAX_REMEMBERED_LAYOUTS = 256
 
 _SEVERITY_OF_LEVEL = {level: _syslog_severity(level) for level in range(0, 60, 10)}
-# The envelope's members between Timestamp and Pid: the same for every record of one logger
-# name and level.
-_CONSTANT_MEMBERS = ("Type", "Logger", "Hostname", "EnvVersion", "Severity")
+# The envelope's members between Timestamp and Fields: the same for every record of one logger
+# name and level made by one process.
+_MIDDLE_MEMBERS = ("Type", "Logger", "Hostname", "EnvVersion", "Severity", "Pid")
+_NANOSECONDS = 1_000_000_000
 
 
 def _safe_repr(value: Any) -> str:
@@ -139,7 +140,7 @@ class JsonLogFormatter(JsonFormatter):
         # (huge integers, lone surrogates, odd keys) goes through the stdlib fallback below.
         self._encode = _orjson_encode if orjson is not None else self._encoder.encode
         self._extra_keys_by_layout: dict[tuple[str, ...], tuple[str, ...]] = {}
-        self._constant_members: dict[tuple[str, int], str] = {}
+        self._middles: dict[tuple[str, int, int | None], str] = {}
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
@@ -165,20 +166,27 @@ class JsonLogFormatter(JsonFormatter):
             fields["traceback"] = traceback_text
         self._make_plain(fields)
         log_data.update(
-            self._envelope(record.name, record.levelno, record.created, record.process, fields)
+            self._envelope(
+                record.name,
+                record.levelno,
+                int(record.created * _NANOSECONDS),
+                record.process,
+                fields,
+            )
         )
 
     def format_fields(
         self,
         name: str,
         levelno: int,
-        created: float,
+        timestamp: int,
         process: int | None,
         fields: dict[str, Any],
         plain: bool = False,
     ) -> str:
         """The line :meth:`format` writes for a record with no message and no exception whose
-        extra attributes are ``fields``, made without the record.
+        extra attributes are ``fields``, made without the record; ``timestamp`` is the time in
+        nanoseconds since the epoch.
 
         For the request summary, written once per request: see :mod:`dockerflow_wsgi.summary`.
         ``fields`` is the caller's to give away; its values may be replaced by plain ones, which
@@ -188,37 +196,36 @@ class JsonLogFormatter(JsonFormatter):
             self._make_plain(fields)
         if orjson is not None and not self.prefix:
             # The usual line, made from the envelope's unchanging members encoded once: only
-            # the timestamp, the process and the fields are encoded per line. Anything unusual
-            # (an encoding error, a character that is not ASCII) takes the general way below.
-            constant = self._constant_members.get((name, levelno))
-            if constant is None:
-                constant = self._encode_constant_members(name, levelno)
-            if constant:
+            # the timestamp and the fields are encoded per line. Anything unusual (an encoding
+            # error, a character that is not ASCII) takes the general way below.
+            middle = self._middles.get((name, levelno, process))
+            if middle is None:
+                middle = self._encode_middle(name, levelno, process)
+            if middle:
                 try:
                     text = orjson.dumps(fields, default=_safe_repr).decode()
                 except (TypeError, ValueError, RecursionError):
                     pass
                 else:
                     if text.isascii():
-                        timestamp = int(created * 1_000_000_000)
-                        pid = "null" if process is None else process
-                        return f'{{"Timestamp":{timestamp},{constant},"Pid":{pid},"Fields":{text}}}'
-        log_data = self._envelope(name, levelno, created, process, fields)
+                        return f'{{"Timestamp":{timestamp}{middle}{text}}}'
+        log_data = self._envelope(name, levelno, timestamp, process, fields)
         # What serialize_log_record(process_log_record(...)) gives, for this exact class (the
         # only one the summary's direct write serves): process_log_record is the identity.
         return self.prefix + self.jsonify_log_record(log_data)
 
-    def _encode_constant_members(self, name: str, levelno: int) -> str:
-        """The JSON text of the envelope's members from ``Type`` to ``Severity`` for records of
-        ``name`` at ``levelno`` (``""`` when it is not ASCII, which the line then escapes)."""
-        envelope = self._envelope(name, levelno, 0.0, None, {})
-        members = {key: envelope[key] for key in _CONSTANT_MEMBERS}
-        text = orjson.dumps(members).decode()[1:-1]
+    def _encode_middle(self, name: str, levelno: int, process: int | None) -> str:
+        """The JSON text between the ``Timestamp``'s value and the ``Fields``' of the records of
+        ``name`` at ``levelno`` made by ``process``, the same for every one of them: its commas
+        and ``"Fields":`` included (``""`` when it is not ASCII, which the line then escapes)."""
+        envelope = self._envelope(name, levelno, 0, process, {})
+        members = {key: envelope[key] for key in _MIDDLE_MEMBERS}
+        text = f',{orjson.dumps(members).decode()[1:-1]},"Fields":'
         if not text.isascii():
             text = ""
-        if len(self._constant_members) >= _MAX_REMEMBERED_LAYOUTS:
-            self._constant_members.clear()
-        self._constant_members[(name, levelno)] = text
+        if len(self._middles) >= _MAX_REMEMBERED_LAYOUTS:
+            self._middles.clear()
+        self._middles[(name, levelno, process)] = text
         return text
 
     def _make_plain(self, fields: dict[str, Any]) -> None:
@@ -255,12 +262,13 @@ class JsonLogFormatter(JsonFormatter):
         return keys
 
     def _envelope(
-        self, name: str, levelno: int, created: float, process: int | None, fields: Any
+        self, name: str, levelno: int, timestamp: int, process: int | None, fields: Any
     ) -> dict[str, Any]:
-        """The mozlog line of a record, ``fields`` as its ``Fields``."""
+        """The mozlog line of a record made at ``timestamp`` (nanoseconds), ``fields`` as its
+        ``Fields``."""
         severity = _SEVERITY_OF_LEVEL.get(levelno)
         return {
-            "Timestamp": int(created * 1_000_000_000),
+            "Timestamp": timestamp,
             "Type": name,
             "Logger": self.logger_name,
             "Hostname": self.hostname,
@@ -312,7 +320,7 @@ class JsonLogFormatter(JsonFormatter):
             "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         }
         envelope = self._envelope(
-            record.name, record.levelno, record.created, record.process, fields
+            record.name, record.levelno, int(record.created * _NANOSECONDS), record.process, fields
         )
         return self._encoder.encode(envelope)
 

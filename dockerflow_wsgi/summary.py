@@ -20,6 +20,9 @@ _LOGGER_NAME = "request.summary"
 _INFO = logging.INFO
 _ERROR = logging.ERROR
 summary_logger = logging.getLogger(_LOGGER_NAME)
+# Logger.isEnabledFor's cache of its answers by level (private, in every Python since 3.7;
+# were it gone, an empty dict here sends every call to isEnabledFor).
+_enabled_levels: dict[int, bool] = getattr(summary_logger, "_cache", {})
 
 
 def clip(value: str) -> str:
@@ -61,7 +64,14 @@ class SummaryWriter:
         one adds its ``trace_id``.
         """
         level = _ERROR if exc_info else _INFO
-        if not summary_logger.isEnabledFor(level):
+        # isEnabledFor's answer from its own cache, without the call (logging empties the
+        # cache at every change of levels; it is filled by the call when empty). A disabled
+        # logger still drops the record: the direct route and Logger.handle check that.
+        try:
+            enabled = _enabled_levels[level]
+        except KeyError:
+            enabled = summary_logger.isEnabledFor(level)
+        if not enabled:
             return
         if exc_info:
             code = code or 500

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -15,7 +16,7 @@ import webtest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dockerflow_wsgi import DockerflowMiddleware
+from dockerflow_wsgi import DockerflowMiddleware, direct_log
 from dockerflow_wsgi.direct_log import plain_handlers, write_plain
 from dockerflow_wsgi.logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter
 
@@ -68,6 +69,18 @@ def stream_handler(cls: type = logging.StreamHandler, formatter: type = JsonLogF
     return handler
 
 
+@contextlib.contextmanager
+def frozen_clock() -> Iterator[None]:
+    """The same instant for a record made by logging (seconds, a float) and for the direct
+    line (nanoseconds)."""
+    now = 1_790_000_000.123456
+    with (
+        mock.patch.object(time, "time", return_value=now),
+        mock.patch.object(direct_log, "time_ns", return_value=int(now * 1_000_000_000)),
+    ):
+        yield
+
+
 def logged_line(handler: logging.StreamHandler, fields: dict) -> str:
     """The line logging itself writes for a summary-shaped record."""
     record = logging.LogRecord(NAME, logging.INFO, "", 0, "", (), None)
@@ -102,7 +115,7 @@ def test_the_direct_line_is_the_line_logging_writes(agent, path, uid, code, t):
     through_logging = stream_handler()
     direct = stream_handler()
 
-    with mock.patch.object(time, "time", return_value=1_790_000_000.123456):
+    with frozen_clock():
         write_plain([direct], NAME, logging.INFO, dict(fields))
         expected = logged_line(through_logging, dict(fields))
 
@@ -125,7 +138,7 @@ def test_the_mozlog_handler_is_written_directly_and_gets_the_same_line():
 
     assert plain_handlers(logger, logging.INFO) == [handler]
     through_logging = stream_handler()
-    with mock.patch.object(time, "time", return_value=1_790_000_000.123456):
+    with frozen_clock():
         write_plain([handler], NAME, logging.INFO, dict(fields))
         expected = logged_line(through_logging, dict(fields))
     assert handler.stream.getvalue() == expected
