@@ -65,17 +65,19 @@ def _new_batch() -> Iterator[str]:
     random_bytes = bytearray(os.urandom(16 * ID_BATCH_SIZE))
     random_bytes[6::16] = random_bytes[6::16].translate(_VERSION_4)
     random_bytes[8::16] = random_bytes[8::16].translate(_VARIANT_RFC_4122)
-    # A space after every 16 bytes, then split: the ids cut in C, not in a Python loop.
-    return iter(random_bytes.hex(" ", 16).split())
+    # A space after every 16 bytes, then split: the ids cut in C, not in a Python loop (at the
+    # given separator: split() with none tests every character for any kind of space).
+    return iter(random_bytes.hex(" ", 16).split(" "))
 
 
 def generate_request_id() -> str:
     """Return a new random (version 4) UUID as 32 lowercase hex digits."""
     global _batch_ids, _batch_pid
-    if _batch_pid == getpid():
-        request_id = next(_batch_ids, None)
-        if request_id is not None:
-            return request_id
+    try:
+        if _batch_pid == getpid():
+            return next(_batch_ids)
+    except StopIteration:
+        pass
     ids = _new_batch()
     request_id = next(ids)
     _batch_ids = ids
