@@ -8,8 +8,8 @@ chunk and never buffered, the summary written when the server closes the respons
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterable, Iterator, Mapping
+from time import perf_counter
 from typing import Any, Callable, Optional
 
 from ._wsgi import (
@@ -230,9 +230,18 @@ class DockerflowMiddleware:
         sent = environ.get(self._request_id_key)
         request_id = generate_request_id() if sent is None else accept_request_id(sent)
         environ[REQUEST_ID_KEY] = request_id
-        exchange = _Exchange(
-            self, environ, start_response, request_id, route not in self._silent_routes
-        )
+        # The exchange's slots set here rather than by an __init__, whose call would cost
+        # more than all of them.
+        exchange = _Exchange()
+        exchange._middleware = self
+        exchange.environ = environ
+        exchange._start_response = start_response
+        exchange.request_id = request_id
+        exchange._log = route not in self._silent_routes
+        exchange._status = None
+        exchange._exc_info = None
+        exchange._finished = False
+        exchange._started = perf_counter()
         # The id is current while code runs for this request (here, while the body is made,
         # while it is closed) and never after: a response nobody closes (a test client's)
         # leaves no id behind for whatever this thread runs next.
@@ -295,24 +304,18 @@ class _Exchange(list):  # type: ignore[type-arg]
         "request_id",
     )
 
-    def __init__(
-        self,
-        middleware: DockerflowMiddleware,
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        request_id: str,
-        log: bool,
-    ) -> None:
-        self._middleware = middleware
-        self.environ = environ
-        self._start_response = start_response
-        self.request_id = request_id
-        self._log = log
-        self._status: Optional[str] = None
-        self._app_iter: Any = None
-        self._exc_info: Any = None
-        self._finished = False
-        self._started = time.perf_counter()
+    _middleware: DockerflowMiddleware
+    environ: dict[str, Any]
+    _start_response: Callable[..., Any]
+    request_id: str
+    #: Whether the request gets a summary.
+    _log: bool
+    #: The status the application started, until it raises instead of answering.
+    _status: Optional[str]
+    _app_iter: Any
+    _exc_info: Any
+    _finished: bool
+    _started: float
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -334,7 +337,7 @@ class _Exchange(list):  # type: ignore[type-arg]
     def wrap_stream(self) -> Any:
         """What the server should iterate for a body that is not a list: a relay of it, or a
         new file wrapper of the server's own."""
-        file_response = rewrap_file_response(self._app_iter, self.environ, self.close)
+        file_response = rewrap_file_response(self._app_iter, self.environ, self.close_body)
         return _StreamedBody(self) if file_response is None else file_response
 
     def relay(self) -> Iterator[bytes]:
@@ -368,13 +371,11 @@ class _Exchange(list):  # type: ignore[type-arg]
                 # Finalised by the garbage collector in another context: nothing to restore.
                 pass
 
-    def close(self) -> None:
+    def close_body(self) -> None:
+        """Close the application's body, the request's id current, then finish."""
         if self._finished:
             return
-        app_iter = self._app_iter
-        # A list body has no close(): no code of the application's runs now, and the
-        # summary carries its id itself.
-        close = None if type(app_iter) is list else getattr(app_iter, "close", None)
+        close = getattr(self._app_iter, "close", None)
         if close is None:
             self.finish(self._exc_info)
             return
@@ -403,7 +404,7 @@ class _Exchange(list):  # type: ignore[type-arg]
         self._status = None
         self.finish(exc_info)
 
-    def finish(self, exc_info: Any) -> None:
+    def finish(self, exc_info: Any = None) -> None:
         """Write the summary, once.
 
         Without an exception of its own, the summary takes the one a framework reported at
@@ -420,7 +421,7 @@ class _Exchange(list):  # type: ignore[type-arg]
             metrics.observe_request(
                 self.environ.get("REQUEST_METHOD", ""),
                 code,
-                time.perf_counter() - self._started,
+                perf_counter() - self._started,
                 bool(exc_info or self.environ.get(EXC_INFO_KEY)),
             )
         if self._log:
@@ -439,12 +440,17 @@ class _Exchange(list):  # type: ignore[type-arg]
                 environ.get("HTTP_ACCEPT_LANGUAGE", ""),
                 environ.get(USER_ID_KEY) or environ.get("REMOTE_USER"),
                 code,
-                int((time.perf_counter() - self._started) * 1000),
+                int((perf_counter() - self._started) * 1000),
                 self.request_id,
                 exc_info or environ.get(EXC_INFO_KEY),
                 # Cheaper than get() for the usual request, which has none.
                 environ["HTTP_TRACEPARENT"] if "HTTP_TRACEPARENT" in environ else None,  # noqa: SIM401
             )
+
+    #: The server closes a list body, the exchange itself: nothing of the application's is
+    #: left to close or to fail (the summary carries the id itself), so closing it is
+    #: finishing.
+    close = finish
 
 
 class _StreamedBody:
@@ -469,7 +475,7 @@ class _StreamedBody:
             # leaves the request's id as it found it, which must not undo the id the
             # exchange sets while it closes the application's body.
             self._relay.close()
-        self._exchange.close()
+        self._exchange.close_body()
 
 
 # Attributes under which WSGI wrappers keep what they wrap: Flask's app.wsgi_app, and the
