@@ -111,6 +111,107 @@ def floor() -> WSGIApp:
     return app
 
 
+def essentials() -> WSGIApp:
+    """The floor plus only what any middleware keeping this library's promises must add, in
+    one function with no layers: the request id (a client's validated, else a new one) in the
+    environ and current while the app runs, echoed unless the app set it, a response object
+    whose close() writes the summary (the code, the duration, every field bounded and a URL's
+    password masked), and logging's configuration read at each line (the logger's level,
+    every handler it reaches plain, the handler's lock held). Not a product: the lower bound
+    the middleware is measured against, beyond which only a promise could be given up.
+    """
+    import orjson
+
+    from dockerflow_wsgi._wsgi import STATUS_CODES, status_code
+    from dockerflow_wsgi.direct_log import plain_handlers
+    from dockerflow_wsgi.logging import JsonLogFormatter
+    from dockerflow_wsgi.redact import mask_secrets
+    from dockerflow_wsgi.request_id import accept_request_id, generate_request_id, request_id_var
+    from dockerflow_wsgi.summary import MAX_CLIENT_FIELD_LENGTH, clip
+
+    null_logging(JsonLogFormatter(logger_name="bench"))
+    logger = logging.getLogger("request.summary")
+    levels = logger._cache  # isEnabledFor's answers, as the summary reads them
+    middle = (
+        f',"Type":"request.summary","Logger":"bench","Hostname":'
+        f'{json.dumps(socket.gethostname())},"EnvVersion":"2.0","Severity":6,'
+        f'"Pid":{os.getpid()},"Fields":'
+    )
+
+    class Response(list):  # type: ignore[type-arg]
+        __slots__ = ("environ", "request_id", "server_start_response", "started", "status")
+
+        def start_response(self, status: str, headers: list, exc_info: Any = None) -> Any:
+            self.status = status
+            for name, _ in headers:
+                if len(name) == 12 and name.lower() == "x-request-id":
+                    break
+            else:
+                headers = [*headers, ("X-Request-ID", self.request_id)]
+            return self.server_start_response(status, headers, exc_info)
+
+        def close(self) -> None:
+            environ = self.environ
+            try:
+                enabled = levels[logging.INFO]
+            except KeyError:
+                enabled = logger.isEnabledFor(logging.INFO)
+            handlers = plain_handlers(logger, logging.INFO) if enabled else None
+            if handlers is None:
+                return
+            code = STATUS_CODES.get(self.status) or status_code(self.status)
+            agent = environ.get("HTTP_USER_AGENT", "")
+            lang = environ.get("HTTP_ACCEPT_LANGUAGE", "")
+            method = environ.get("REQUEST_METHOD", "")
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            uid = environ.get("dockerflow.user_id") or environ.get("REMOTE_USER") or ""
+            if "@" in path:
+                path = mask_secrets(path)
+            if len(agent) + len(lang) + len(method) + len(path) + len(uid) > (
+                MAX_CLIENT_FIELD_LENGTH
+            ):
+                agent, lang, method, path, uid = map(clip, (agent, lang, method, path, uid))
+            fields = {
+                "agent": agent,
+                "lang": lang,
+                "method": method,
+                "path": path,
+                "code": code,
+                "errno": code if code >= 400 else 0,
+                "t": int((time.perf_counter() - self.started) * 1000),
+                "rid": self.request_id,
+                "uid": uid,
+            }
+            line = f'{{"Timestamp":{time.time_ns()}{middle}{orjson.dumps(fields).decode()}}}\n'
+            for handler in handlers:
+                lock = handler.lock
+                lock.acquire()
+                try:
+                    handler.stream.write(line)
+                    handler.stream.flush()
+                finally:
+                    lock.release()
+
+    def app(environ: dict, start_response: Callable[..., Any]) -> Response:
+        sent = environ.get("HTTP_X_REQUEST_ID")
+        request_id = generate_request_id() if sent is None else accept_request_id(sent)
+        environ["dockerflow.request_id"] = request_id
+        response = Response()
+        response.environ = environ
+        response.server_start_response = start_response
+        response.request_id = request_id
+        response.status = None
+        response.started = time.perf_counter()
+        token = request_id_var.set(request_id)
+        try:
+            response += hello(environ, response.start_response)
+        finally:
+            request_id_var.reset(token)
+        return response
+
+    return app
+
+
 def flask_hello() -> Any:
     import flask
 
@@ -169,6 +270,12 @@ def flask_theirs(with_check: bool = False) -> WSGIApp:
 WSGI_SCENARIOS: dict[str, tuple[str, Callable[[], WSGIApp], str, dict[str, str]]] = {
     "bare": ("bare hello WSGI app", lambda: hello, "/", {}),
     "floor": ("bare app writing the same mozlog line itself", floor, "/", {}),
+    "essentials": (
+        "the floor + a middleware's bare duties, in one function",
+        essentials,
+        "/",
+        {},
+    ),
     "ours": ("bare app + DockerflowMiddleware", ours, "/", {}),
     "lb": ("/__lbheartbeat__ with its summary", ours, "/__lbheartbeat__", {}),
     "lb_quiet": (
