@@ -140,7 +140,7 @@ class JsonLogFormatter(JsonFormatter):
         # (huge integers, lone surrogates, odd keys) goes through the stdlib fallback below.
         self._encode = _orjson_encode if orjson is not None else self._encoder.encode
         self._extra_keys_by_layout: dict[tuple[str, ...], tuple[str, ...]] = {}
-        self._middles: dict[tuple[str, int, int | None], str] = {}
+        self._middles: dict[str, tuple[int, int | None, str]] = {}
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
@@ -198,8 +198,12 @@ class JsonLogFormatter(JsonFormatter):
             # The usual line, made from the envelope's unchanging members encoded once: only
             # the timestamp and the fields are encoded per line. Anything unusual (an encoding
             # error, a character that is not ASCII) takes the general way below.
-            middle = self._middles.get((name, levelno, process))
-            if middle is None:
+            # One per logger name (the summary's), kept with the level and process it is
+            # for: a lookup by name and two comparisons cost less than a tuple as the key.
+            memo = self._middles.get(name)
+            if memo is not None and memo[0] == levelno and memo[1] == process:
+                middle = memo[2]
+            else:
                 middle = self._encode_middle(name, levelno, process)
             if middle:
                 try:
@@ -225,7 +229,7 @@ class JsonLogFormatter(JsonFormatter):
             text = ""
         if len(self._middles) >= _MAX_REMEMBERED_LAYOUTS:
             self._middles.clear()
-        self._middles[(name, levelno, process)] = text
+        self._middles[name] = (levelno, process, text)
         return text
 
     def _make_plain(self, fields: dict[str, Any]) -> None:

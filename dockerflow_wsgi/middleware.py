@@ -213,7 +213,9 @@ class DockerflowMiddleware:
         path = environ.get("PATH_INFO", "")
         route = self._routes.get(path)
         if route is None:
-            if path.startswith(GROUPS_PATH):
+            # ``in`` first: for the usual path, which holds no group path at all, it costs a
+            # fraction of a startswith() call.
+            if GROUPS_PATH in path and path.startswith(GROUPS_PATH):
                 route = self.core.route(path)
         elif route is self._quiet_route:
             # The load balancer's probe when probes are not logged: a constant, its id echoed,

@@ -291,3 +291,26 @@ def test_a_formatter_failure_falls_back_to_the_formatters_own_format(summary_log
 
     assert summary["Type"] == NAME
     assert summary["Fields"]["rid"] == "abc-123"
+
+
+def test_a_line_for_another_level_or_process_gets_its_own_envelope():
+    # The formatter keeps one envelope per logger name: a line of another level or from a
+    # forked process must not reuse the one made before.
+    formatter = JsonLogFormatter(logger_name="test")
+    fields = {"rid": "r" * 32}
+    lines = [
+        json.loads(formatter.format_fields(NAME, level, 1, process, dict(fields), True))
+        for level, process in [
+            (logging.INFO, 100),
+            (logging.ERROR, 100),
+            (logging.ERROR, 101),
+            (logging.INFO, 100),
+        ]
+    ]
+    assert [(line["Severity"], line["Pid"]) for line in lines] == [
+        (6, 100),
+        (3, 100),
+        (3, 101),
+        (6, 100),
+    ]
+    assert {json.dumps(line["Fields"]) for line in lines} == {json.dumps(fields)}
