@@ -179,14 +179,14 @@ class JsonLogFormatter(JsonFormatter):
         self,
         name: str,
         levelno: int,
-        timestamp: int,
+        timestamp_ns: int,
         process: int | None,
         fields: dict[str, Any],
         plain: bool = False,
     ) -> str:
         """The line :meth:`format` writes for a record with no message and no exception whose
-        extra attributes are ``fields``, made without the record; ``timestamp`` is the time in
-        nanoseconds since the epoch.
+        extra attributes are ``fields``, made without the record at ``timestamp_ns``
+        (nanoseconds since the epoch).
 
         For the request summary, written once per request: see :mod:`dockerflow_wsgi.summary`.
         ``fields`` is the caller's to give away; its values may be replaced by plain ones, which
@@ -212,8 +212,8 @@ class JsonLogFormatter(JsonFormatter):
                     pass
                 else:
                     if text.isascii():
-                        return f'{{"Timestamp":{timestamp}{middle}{text}}}'
-        log_data = self._envelope(name, levelno, timestamp, process, fields)
+                        return f'{{"Timestamp":{timestamp_ns}{middle}{text}}}'
+        log_data = self._envelope(name, levelno, timestamp_ns, process, fields)
         # What serialize_log_record(process_log_record(...)) gives, for this exact class (the
         # only one the summary's direct write serves): process_log_record is the identity.
         return self.prefix + self.jsonify_log_record(log_data)

@@ -347,7 +347,7 @@ class _Exchange(list):  # type: ignore[type-arg]
 
         A generator rather than ``__next__``: the end of the body is no exception to catch
         and raise again. Not ``yield from``, which would close the application's iterable
-        when this generator is closed, and :meth:`close` closes it already. The request's id
+        when this generator is closed, and :meth:`close_body` closes it already. The request's id
         is current while the body is relayed, and not once it ends.
         """
         # Current from the first chunk to the last: setting it around each chunk would cost

@@ -65,13 +65,13 @@ class SummaryWriter:
         """
         level = _ERROR if exc_info else _INFO
         # isEnabledFor's answer from its own cache, without the call (logging empties the
-        # cache at every change of levels; it is filled by the call when empty). A disabled
-        # logger still drops the record: the direct route and Logger.handle check that.
+        # cache at every change of levels; it is filled by the call when empty); the cache
+        # does not know of a disabled logger, which the call checks first.
         try:
             enabled = _enabled_levels[level]
         except KeyError:
             enabled = summary_logger.isEnabledFor(level)
-        if not enabled:
+        if not enabled or summary_logger.disabled:
             return
         if exc_info:
             code = code or 500
