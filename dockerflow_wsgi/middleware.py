@@ -210,6 +210,8 @@ class DockerflowMiddleware:
             return self.app(environ, start_response)
         if self._background is not None:
             self._background.start()
+        sent = environ.get(self._request_id_key)
+        request_id = generate_request_id() if sent is None else accept_request_id(sent)
         path = environ.get("PATH_INFO", "")
         route = self._routes.get(path)
         if route is None:
@@ -223,14 +225,10 @@ class DockerflowMiddleware:
             # all such a probe costs.
             body = self._quiet_bodies.get(environ["REQUEST_METHOD"])
             if body is not None:
-                sent = environ.get(self._request_id_key)
-                request_id = generate_request_id() if sent is None else accept_request_id(sent)
                 start_response(
                     "200 OK", [*self._quiet_headers, (self._request_id_header, request_id)]
                 )
                 return body
-        sent = environ.get(self._request_id_key)
-        request_id = generate_request_id() if sent is None else accept_request_id(sent)
         environ[REQUEST_ID_KEY] = request_id
         # The exchange's slots set here rather than by an __init__, whose call would cost
         # more than all of them.
@@ -347,8 +345,8 @@ class _Exchange(list):  # type: ignore[type-arg]
 
         A generator rather than ``__next__``: the end of the body is no exception to catch
         and raise again. Not ``yield from``, which would close the application's iterable
-        when this generator is closed, and :meth:`close_body` closes it already. The request's id
-        is current while the body is relayed, and not once it ends.
+        when this generator is closed, and :meth:`close_body` closes it already. The
+        request's id is current while the body is relayed, and not once it ends.
         """
         # Current from the first chunk to the last: setting it around each chunk would cost
         # more than the chunk's relay itself.
