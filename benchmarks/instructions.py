@@ -123,7 +123,6 @@ def essentials() -> WSGIApp:
     import orjson
 
     from dockerflow_wsgi._wsgi import STATUS_CODES, status_code
-    from dockerflow_wsgi.direct_log import plain_handlers
     from dockerflow_wsgi.logging import JsonLogFormatter
     from dockerflow_wsgi.redact import mask_secrets
     from dockerflow_wsgi.request_id import accept_request_id, generate_request_id, request_id_var
@@ -156,8 +155,23 @@ def essentials() -> WSGIApp:
                 enabled = levels[logging.INFO]
             except KeyError:
                 enabled = logger.isEnabledFor(logging.INFO)
-            handlers = plain_handlers(logger, logging.INFO) if enabled else None
-            if handlers is None:
+            if not enabled or logger.disabled or logger.filters:
+                return
+            if logging.getLogRecordFactory() is not logging.LogRecord:
+                return
+            handlers = []
+            current = logger
+            while current is not None:
+                for handler in current.handlers:
+                    if handler.level > logging.INFO:
+                        continue
+                    if type(handler) is not logging.StreamHandler or handler.filters:
+                        return
+                    if type(handler.formatter) is not JsonLogFormatter:
+                        return
+                    handlers.append(handler)
+                current = current.parent if current.propagate else None
+            if not handlers:
                 return
             code = STATUS_CODES.get(self.status) or status_code(self.status)
             agent = environ.get("HTTP_USER_AGENT", "")

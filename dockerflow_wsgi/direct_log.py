@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from .logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter
 
-__all__ = ["make_record", "plain_handlers", "write_plain"]
+__all__ = ["make_record", "write_direct"]
 
 # Filters that leave a summary record as it is: it has its ``rid`` already.
 _HARMLESS_FILTERS = frozenset({RequestIdLogFilter})
@@ -35,11 +35,19 @@ _HARMLESS_FILTERS = frozenset({RequestIdLogFilter})
 _PLAIN_HANDLERS = frozenset({logging.StreamHandler, MozlogHandler})
 
 
-def plain_handlers(logger: logging.Logger, level: int) -> Optional[list[logging.StreamHandler]]:
-    """The handlers a record of ``level`` from ``logger`` reaches, if writing its line to them
-    directly is equivalent to logging it; otherwise (or if it reaches none) ``None``."""
-    if logger.disabled or logger.filters or logging.getLogRecordFactory() is not logging.LogRecord:
-        return None
+def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> bool:
+    """Write the line of a record of ``level`` from ``logger`` (enabled for it), with no
+    message and ``fields`` as its extra attributes, to every handler it reaches, as
+    ``StreamHandler.emit`` does, if that is exactly what logging would do; else write nothing
+    and return ``False``, for the caller to log a record.
+
+    A failure to write goes to the handler's ``handleError`` with the record it would have had.
+    Every value of ``fields`` is a str or an int (the summary makes them so). One function, not
+    one to choose the handlers and one to write to them: the summary pays for every call.
+    """
+    # The factory as getLogRecordFactory() returns it, without the call.
+    if logger.filters or logging._logRecordFactory is not logging.LogRecord:
+        return False
     reached: list[logging.StreamHandler] = []
     current: Optional[logging.Logger] = logger
     while current is not None:
@@ -50,54 +58,51 @@ def plain_handlers(logger: logging.Logger, level: int) -> Optional[list[logging.
                 type(handler) not in _PLAIN_HANDLERS
                 or type(handler.formatter) is not JsonLogFormatter
             ):
-                return None
+                return False
             # Usually none, or MozlogHandler's one: a loop costs less than building a set.
             for item in handler.filters:
                 if type(item) not in _HARMLESS_FILTERS:
-                    return None
+                    return False
             reached.append(handler)
         current = current.parent if current.propagate else None
-    # No handler at all means logging's last resort, which is not ours to imitate.
-    return reached or None
-
-
-def write_plain(
-    handlers: list[logging.StreamHandler], name: str, level: int, fields: dict[str, Any]
-) -> None:
-    """Write the line of a record named ``name`` with no message and ``fields`` as its extra
-    attributes to each handler, as ``StreamHandler.emit`` does; a failure goes to the
-    handler's ``handleError`` with the record it would have had.
-
-    Every value of ``fields`` is a str or an int (the summary makes them so).
-    """
+    if not reached:
+        # No handler at all means logging's last resort, which is not ours to imitate.
+        return False
+    name = logger.name
     timestamp = time_ns()
     process = getpid() if logging.logProcesses else None
-    for handler in handlers:
+    for handler in reached:
         try:
             formatter: JsonLogFormatter = handler.formatter  # type: ignore[assignment]
             try:
-                # Making values plain is idempotent: the next handler may get the same dict.
-                line = formatter.format_fields(name, level, timestamp, process, fields, True)
+                line = formatter.fields_line(
+                    name, level, timestamp, process, fields, handler.terminator
+                )
             except Exception:
                 # The formatter's format() never raises: it describes what it cannot write.
-                line = formatter.format(make_record(name, level, fields))
+                line = formatter.format(make_record(name, level, fields)) + handler.terminator
             # StreamHandler.emit's write and flush, the handler's lock held once for both
             # (what acquire() and release() do, without their two calls; and cheaper than
-            # ``with``); its flush() looks for the stream's twice.
+            # ``with``).
             lock = handler.lock
             lock.acquire()  # type: ignore[union-attr]
             try:
                 stream = handler.stream
-                stream.write(line + handler.terminator)
-                flush = getattr(stream, "flush", None)
-                if flush is not None:
-                    flush()
+                stream.write(line)
+                # A stream may have no flush(), which StreamHandler.flush() then skips: called
+                # directly, as looking it up first would cost as much again.
+                try:
+                    stream.flush()
+                except AttributeError:
+                    if hasattr(stream, "flush"):
+                        raise
             finally:
                 lock.release()  # type: ignore[union-attr]
         except RecursionError:
             raise
         except Exception:
             handler.handleError(make_record(name, level, fields))
+    return True
 
 
 def make_record(

@@ -140,7 +140,9 @@ class JsonLogFormatter(JsonFormatter):
         # (huge integers, lone surrogates, odd keys) goes through the stdlib fallback below.
         self._encode = _orjson_encode if orjson is not None else self._encoder.encode
         self._extra_keys_by_layout: dict[tuple[str, ...], tuple[str, ...]] = {}
-        self._middles: dict[str, tuple[int, int | None, str]] = {}
+        #: The logger name, level and process of the last line :meth:`fields_line` made, and
+        #: the text of its envelope between ``Timestamp`` and ``Fields``.
+        self._last_layout: tuple[Optional[str], int, Optional[int], str] = (None, 0, None, "")
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
@@ -175,34 +177,31 @@ class JsonLogFormatter(JsonFormatter):
             )
         )
 
-    def format_fields(
+    def fields_line(
         self,
         name: str,
         levelno: int,
         timestamp_ns: int,
         process: int | None,
         fields: dict[str, Any],
-        plain: bool = False,
+        terminator: str,
     ) -> str:
         """The line :meth:`format` writes for a record with no message and no exception whose
         extra attributes are ``fields``, made without the record at ``timestamp_ns``
-        (nanoseconds since the epoch).
+        (nanoseconds since the epoch), ``terminator`` (the handler's) after it.
 
-        For the request summary, written once per request: see :mod:`dockerflow_wsgi.summary`.
-        ``fields`` is the caller's to give away; its values may be replaced by plain ones, which
-        the caller may promise they are already (``plain``: every value a str or an int).
+        For the request summary, written once per request: see :mod:`dockerflow_wsgi.direct_log`.
+        Every value of ``fields`` must be a str or an int, as the summary's are.
         """
-        if not plain:
-            self._make_plain(fields)
         if orjson is not None and not self.prefix:
             # The usual line, made from the envelope's unchanging members encoded once: only
             # the timestamp and the fields are encoded per line. Anything unusual (an encoding
             # error, a character that is not ASCII) takes the general way below.
-            # One per logger name (the summary's), kept with the level and process it is
-            # for: a lookup by name and two comparisons cost less than a tuple as the key.
-            memo = self._middles.get(name)
-            if memo is not None and memo[0] == levelno and memo[1] == process:
-                middle = memo[2]
+            # The last layout made is kept (the summary's, the only caller's): one tuple read
+            # and three comparisons cost less than a lookup by any key.
+            layout = self._last_layout
+            if layout[0] == name and layout[1] == levelno and layout[2] == process:
+                middle = layout[3]
             else:
                 middle = self._encode_middle(name, levelno, process)
             if middle:
@@ -212,24 +211,24 @@ class JsonLogFormatter(JsonFormatter):
                     pass
                 else:
                     if text.isascii():
-                        return f'{{"Timestamp":{timestamp_ns}{middle}{text}}}'
+                        # The terminator in the same join: adding it after would copy the line.
+                        return f'{{"Timestamp":{timestamp_ns}{middle}{text}}}{terminator}'
         log_data = self._envelope(name, levelno, timestamp_ns, process, fields)
         # What serialize_log_record(process_log_record(...)) gives, for this exact class (the
         # only one the summary's direct write serves): process_log_record is the identity.
-        return self.prefix + self.jsonify_log_record(log_data)
+        return self.prefix + self.jsonify_log_record(log_data) + terminator
 
     def _encode_middle(self, name: str, levelno: int, process: int | None) -> str:
         """The JSON text between the ``Timestamp``'s value and the ``Fields``' of the records of
         ``name`` at ``levelno`` made by ``process``, the same for every one of them: its commas
-        and ``"Fields":`` included (``""`` when it is not ASCII, which the line then escapes)."""
+        and ``"Fields":`` included (``""`` when it is not ASCII, which the line then escapes).
+        Kept as the last layout."""
         envelope = self._envelope(name, levelno, 0, process, {})
         members = {key: envelope[key] for key in _MIDDLE_MEMBERS}
         text = f',{orjson.dumps(members).decode()[1:-1]},"Fields":'
         if not text.isascii():
             text = ""
-        if len(self._middles) >= _MAX_REMEMBERED_LAYOUTS:
-            self._middles.clear()
-        self._middles[name] = (levelno, process, text)
+        self._last_layout = (name, levelno, process, text)
         return text
 
     def _make_plain(self, fields: dict[str, Any]) -> None:

@@ -239,7 +239,6 @@ class DockerflowMiddleware:
         exchange.request_id = request_id
         exchange._log = route not in self._silent_routes
         exchange._status = None
-        exchange._exc_info = None
         exchange._finished = False
         exchange._started = perf_counter()
         # The id is current while code runs for this request (here, while the body is made,
@@ -261,12 +260,11 @@ class DockerflowMiddleware:
             request_id_var.reset(token)
             if header_token is not None:
                 request_id_header_var.reset(header_token)
-        exchange._app_iter = app_iter
         if type(app_iter) is list:
             # The usual small body, and every Dockerflow answer: handed on in the exchange.
             exchange += app_iter
             return exchange
-        return exchange.wrap_stream()
+        return exchange.wrap_stream(app_iter)
 
     def _answer(
         self, route: str, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -312,6 +310,7 @@ class _Exchange(list):  # type: ignore[type-arg]
     _log: bool
     #: The status the application started, until it raises instead of answering.
     _status: Optional[str]
+    #: A body that is not a list, and the exception its relay or its close() raised.
     _app_iter: Any
     _exc_info: Any
     _finished: bool
@@ -334,9 +333,12 @@ class _Exchange(list):  # type: ignore[type-arg]
             return self._start_response(status, headers)
         return self._start_response(status, headers, exc_info)
 
-    def wrap_stream(self) -> Any:
-        """What the server should iterate for a body that is not a list: a relay of it, or a
-        new file wrapper of the server's own."""
+    def wrap_stream(self, app_iter: Any) -> Any:
+        """What the server should iterate for a body that is not a list, ``app_iter``: a relay
+        of it, or a new file wrapper of the server's own."""
+        # Only such a body has anything of the application's to relay, to close or to fail.
+        self._app_iter = app_iter
+        self._exc_info = None
         file_response = rewrap_file_response(self._app_iter, self.environ, self.close_body)
         return _StreamedBody(self) if file_response is None else file_response
 

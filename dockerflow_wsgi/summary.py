@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-from .direct_log import make_record, plain_handlers, write_plain
+from .direct_log import make_record, write_direct
 from .redact import mask_secrets
 from .tracing import trace_id_of
 
@@ -105,9 +105,5 @@ class SummaryWriter:
             trace_id = trace_id_of(traceparent)
             if trace_id is not None:
                 fields["trace_id"] = trace_id
-        if not exc_info:
-            handlers = plain_handlers(summary_logger, level)
-            if handlers is not None:
-                write_plain(handlers, _LOGGER_NAME, level, fields)
-                return
-        summary_logger.handle(make_record(_LOGGER_NAME, level, fields, exc_info))
+        if exc_info or not write_direct(summary_logger, level, fields):
+            summary_logger.handle(make_record(_LOGGER_NAME, level, fields, exc_info))

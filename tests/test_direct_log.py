@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dockerflow_wsgi import DockerflowMiddleware
-from dockerflow_wsgi.direct_log import plain_handlers, write_plain
+from dockerflow_wsgi.direct_log import write_direct
 from dockerflow_wsgi.logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter
 
 DETERMINISTIC = settings(derandomize=True, database=None, deadline=None)
@@ -76,9 +76,9 @@ def at_any_time(lines: str) -> str:
     return re.sub(r'^\{"Timestamp":\d+,', '{"Timestamp":0,', lines, flags=re.MULTILINE)
 
 
-def logged_line(handler: logging.StreamHandler, fields: dict) -> str:
+def logged_line(handler: logging.StreamHandler, fields: dict, name: str = NAME) -> str:
     """The line logging itself writes for a summary-shaped record."""
-    record = logging.LogRecord(NAME, logging.INFO, "", 0, "", (), None)
+    record = logging.LogRecord(name, logging.INFO, "", 0, "", (), None)
     record.__dict__.update(fields)
     handler.handle(record)
     return handler.stream.getvalue()
@@ -109,11 +109,21 @@ def test_the_direct_line_is_the_line_logging_writes(agent, path, uid, code, t):
     }
     through_logging = stream_handler()
     direct = stream_handler()
+    logger = new_logger()
+    logger.addHandler(direct)
 
-    write_plain([direct], NAME, logging.INFO, dict(fields))
-    expected = logged_line(through_logging, dict(fields))
+    assert write_direct(logger, logging.INFO, dict(fields))
+    expected = logged_line(through_logging, dict(fields), logger.name)
 
     assert at_any_time(direct.stream.getvalue()) == at_any_time(expected)
+
+
+FIELDS = {"agent": "a", "path": "/", "code": 200, "rid": "r" * 32, "uid": ""}
+
+
+def lines_of(*handlers: logging.StreamHandler) -> list[int]:
+    """How many lines each handler got."""
+    return [handler.stream.getvalue().count("\n") for handler in handlers]
 
 
 def test_a_plain_stream_handler_with_the_json_formatter_is_written_directly():
@@ -121,20 +131,71 @@ def test_a_plain_stream_handler_with_the_json_formatter_is_written_directly():
     handler = stream_handler()
     logger.addHandler(handler)
 
-    assert plain_handlers(logger, logging.INFO) == [handler]
+    assert write_direct(logger, logging.INFO, dict(FIELDS))
+    assert lines_of(handler) == [1]
 
 
 def test_the_mozlog_handler_is_written_directly_and_gets_the_same_line():
     logger = new_logger()
     handler = MozlogHandler(io.StringIO(), name="test")
     logger.addHandler(handler)
-    fields = {"agent": "a", "path": "/", "code": 200, "rid": "r" * 32, "uid": ""}
 
-    assert plain_handlers(logger, logging.INFO) == [handler]
+    assert write_direct(logger, logging.INFO, dict(FIELDS))
     through_logging = stream_handler()
-    write_plain([handler], NAME, logging.INFO, dict(fields))
-    expected = logged_line(through_logging, dict(fields))
+    expected = logged_line(through_logging, dict(FIELDS), logger.name)
     assert at_any_time(handler.stream.getvalue()) == at_any_time(expected)
+
+
+def test_the_handlers_own_terminator_ends_the_line():
+    logger = new_logger()
+    handler = stream_handler()
+    handler.terminator = "\r\n"
+    logger.addHandler(handler)
+
+    assert write_direct(logger, logging.INFO, dict(FIELDS))
+    assert handler.stream.getvalue().endswith("}\r\n")
+
+
+class NoFlush:
+    """A stream with write() and nothing else, which StreamHandler accepts."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.written.append(text)
+
+
+def test_a_stream_without_flush_is_written_as_logging_writes_it():
+    logger = new_logger()
+    stream = NoFlush()
+    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+    handler.setFormatter(JsonLogFormatter(logger_name="test"))
+    logger.addHandler(handler)
+
+    assert write_direct(logger, logging.INFO, dict(FIELDS))
+    assert len(stream.written) == 1 and stream.written[0].endswith("}\n")
+
+
+class FailingFlush(io.StringIO):
+    def flush(self) -> None:
+        raise AttributeError("flush broke inside")
+
+
+def test_an_attribute_error_raised_by_flush_itself_is_the_handlers_to_report(monkeypatch, capsys):
+    monkeypatch.setattr(logging, "raiseExceptions", True)
+    logger = new_logger()
+    handler = logging.StreamHandler(FailingFlush())
+    handler.setFormatter(JsonLogFormatter(logger_name="test"))
+    logger.addHandler(handler)
+
+    assert write_direct(logger, logging.INFO, dict(FIELDS))
+    reported = capsys.readouterr().err
+    assert "--- Logging error ---" in reported
+    assert "flush broke inside" in reported
+    # Logging flushes every handler at exit: this one's stream is not to be flushed again.
+    logger.removeHandler(handler)
+    handler.stream = io.StringIO()
 
 
 def test_the_request_id_filter_does_not_prevent_the_direct_route():
@@ -143,7 +204,8 @@ def test_the_request_id_filter_does_not_prevent_the_direct_route():
     handler.addFilter(RequestIdLogFilter())
     logger.addHandler(handler)
 
-    assert plain_handlers(logger, logging.INFO) == [handler]
+    assert write_direct(logger, logging.INFO, dict(FIELDS))
+    assert lines_of(handler) == [1]
 
 
 def test_handlers_up_the_hierarchy_are_found_while_records_propagate():
@@ -153,7 +215,8 @@ def test_handlers_up_the_hierarchy_are_found_while_records_propagate():
     child.addHandler(own)
     logger.addHandler(at_parent)
 
-    assert plain_handlers(child, logging.INFO) == [own, at_parent]
+    assert write_direct(child, logging.INFO, dict(FIELDS))
+    assert lines_of(own, at_parent) == [1, 1]
 
 
 def test_a_handler_above_the_records_level_is_left_out():
@@ -163,7 +226,8 @@ def test_a_handler_above_the_records_level_is_left_out():
     logger.addHandler(quiet)
     logger.addHandler(loud)
 
-    assert plain_handlers(logger, logging.INFO) == [loud]
+    assert write_direct(logger, logging.INFO, dict(FIELDS))
+    assert lines_of(quiet, loud) == [0, 1]
 
 
 @pytest.mark.parametrize(
@@ -193,17 +257,20 @@ def test_a_handler_above_the_records_level_is_left_out():
             ),
             id="other-filter-on-the-handler",
         ),
-        pytest.param(
-            lambda logger: (logger.addHandler(stream_handler()), setattr(logger, "disabled", True)),
-            id="disabled-logger",
-        ),
     ],
 )
 def test_anything_else_goes_through_logging(configure):
     logger = new_logger()
     configure(logger)
 
-    assert plain_handlers(logger, logging.INFO) is None
+    assert not write_direct(logger, logging.INFO, dict(FIELDS))
+    assert nothing_written_by(logger)
+
+
+def nothing_written_by(*loggers: logging.Logger) -> bool:
+    """Whether no handler of ``loggers`` got anything (the caller then logs a record)."""
+    streams = [getattr(handler, "stream", None) for one in loggers for handler in one.handlers]
+    return all(not stream.getvalue() for stream in streams if isinstance(stream, io.StringIO))
 
 
 def test_another_handler_further_up_sends_the_record_through_logging():
@@ -212,7 +279,8 @@ def test_another_handler_further_up_sends_the_record_through_logging():
     child.addHandler(stream_handler())
     parent.addHandler(logging.NullHandler())
 
-    assert plain_handlers(child, logging.INFO) is None
+    assert not write_direct(child, logging.INFO, dict(FIELDS))
+    assert nothing_written_by(child, parent)
 
 
 def test_a_custom_record_factory_goes_through_logging(monkeypatch):
@@ -225,9 +293,12 @@ def test_a_custom_record_factory_goes_through_logging(monkeypatch):
         record.trace_id = "abc"
         return record
 
-    monkeypatch.setattr(logging, "_logRecordFactory", traced)
-
-    assert plain_handlers(logger, logging.INFO) is None
+    logging.setLogRecordFactory(traced)
+    try:
+        assert not write_direct(logger, logging.INFO, dict(FIELDS))
+    finally:
+        logging.setLogRecordFactory(factory)
+    assert nothing_written_by(logger)
 
 
 def summary_of_one_request(summary_logger, handler) -> dict:
@@ -262,7 +333,8 @@ def test_a_failing_stream_is_reported_by_the_handler_and_the_request_goes_on(
     handler = stream_handler()
     handler.stream.close()  # writing now raises ValueError
     summary_logger.handlers[:] = [handler]
-    assert plain_handlers(summary_logger, logging.INFO) == [handler]
+    # The direct route's failure, not logging's.
+    monkeypatch.setattr(summary_logger, "handle", lambda record: pytest.fail("handled"))
     app = webtest.TestApp(DockerflowMiddleware(hello_app))
 
     response = app.get("/")
@@ -277,42 +349,49 @@ def test_a_formatter_failure_falls_back_to_the_formatters_own_format(summary_log
     handler = stream_handler()
 
     def broken(*args, **kwargs):
-        raise RuntimeError("format_fields failed")
+        raise RuntimeError("fields_line failed")
 
-    handler.formatter.format_fields = broken  # type: ignore[method-assign]
+    handler.formatter.fields_line = broken  # type: ignore[method-assign]
     summary = summary_of_one_request(summary_logger, handler)
 
     assert summary["Type"] == NAME
     assert summary["Fields"]["rid"] == "abc-123"
 
 
-def test_a_line_for_another_level_or_process_gets_its_own_envelope():
-    # The formatter keeps one envelope per logger name: a line of another level or from a
-    # forked process must not reuse the one made before.
+def test_a_line_for_another_logger_level_or_process_gets_its_own_envelope():
+    # The formatter keeps the envelope of the last line it made: a line of another logger, of
+    # another level or from a forked process must not reuse it.
     formatter = JsonLogFormatter(logger_name="test")
     fields = {"rid": "r" * 32}
-    lines = [
-        json.loads(formatter.format_fields(NAME, level, 1, process, dict(fields), True))
-        for level, process in [
-            (logging.INFO, 100),
-            (logging.ERROR, 100),
-            (logging.ERROR, 101),
-            (logging.INFO, 100),
-        ]
+    layouts = [
+        (NAME, logging.INFO, 100),
+        (NAME, logging.ERROR, 100),
+        (NAME, logging.ERROR, 101),
+        ("other", logging.ERROR, 101),
+        (NAME, logging.INFO, 100),
+        (NAME, logging.INFO, None),
     ]
-    assert [(line["Severity"], line["Pid"]) for line in lines] == [
-        (6, 100),
-        (3, 100),
-        (3, 101),
-        (6, 100),
+    lines = [
+        json.loads(formatter.fields_line(name, level, 1, process, dict(fields), ""))
+        for name, level, process in layouts
+    ]
+    assert [(line["Type"], line["Severity"], line["Pid"]) for line in lines] == [
+        (NAME, 6, 100),
+        (NAME, 3, 100),
+        (NAME, 3, 101),
+        ("other", 3, 101),
+        (NAME, 6, 100),
+        (NAME, 6, None),
     ]
     assert {json.dumps(line["Fields"]) for line in lines} == {json.dumps(fields)}
 
 
 def test_the_direct_line_is_stamped_with_the_time_it_is_written_in_nanoseconds():
     handler = stream_handler()
+    logger = new_logger()
+    logger.addHandler(handler)
     before = time.time_ns()
-    write_plain([handler], NAME, logging.INFO, {"rid": "r" * 32})
+    assert write_direct(logger, logging.INFO, {"rid": "r" * 32})
     after = time.time_ns()
     assert before <= json.loads(handler.stream.getvalue())["Timestamp"] <= after
 
