@@ -340,7 +340,13 @@ class _Exchange(list):  # type: ignore[type-arg]
         self._app_iter = app_iter
         self._exc_info = None
         file_response = rewrap_file_response(self._app_iter, self.environ, self.close_body)
-        return _StreamedBody(self) if file_response is None else file_response
+        if file_response is not None:
+            return file_response
+        # Its slots set here, as the exchange's are: an __init__ call would cost more.
+        body = _StreamedBody()
+        body._exchange = self
+        body._relay = None
+        return body
 
     def relay(self) -> Iterator[bytes]:
         """The application's chunks as they come, noting an exception raised on the way.
@@ -460,9 +466,9 @@ class _StreamedBody:
 
     __slots__ = ("_exchange", "_relay")
 
-    def __init__(self, exchange: _Exchange) -> None:
-        self._exchange = exchange
-        self._relay: Optional[Iterator[bytes]] = None
+    _exchange: _Exchange
+    #: The relay of the application's body, once a server asks for an iterator.
+    _relay: Optional[Iterator[bytes]]
 
     def __iter__(self) -> Iterator[bytes]:
         # Some clients (Flask's test client) call iter() twice: the body is relayed once.
