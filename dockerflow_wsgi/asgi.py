@@ -126,17 +126,22 @@ class DockerflowASGIMiddleware:
             # ``in`` first: cheaper than startswith() for a path that holds no group path.
             if route is None and GROUPS_PATH in path and path.startswith(GROUPS_PATH):
                 route = self.core.route(path)
-        exchange = _Exchange(
-            self,
-            scope,
-            send,
-            request_id,
-            path,
-            agent,
-            lang,
-            traceparent,
-            route not in self._silent_routes,
-        )
+        # The exchange's slots set here rather than by an __init__, whose call would cost
+        # more than all of them.
+        exchange = _Exchange()
+        exchange._middleware = self
+        exchange._scope = scope
+        exchange._send = send
+        exchange.request_id = request_id
+        exchange._path = path
+        exchange._agent = agent
+        exchange._lang = lang
+        exchange._traceparent = traceparent
+        exchange._log = route not in self._silent_routes
+        exchange._code = 0
+        exchange._ended = None
+        exchange._finished = False
+        exchange._started = time.perf_counter()
         token = request_id_var.set(request_id)
         header = self._header_in_context
         header_token = None if header is None else request_id_header_var.set(header)
@@ -196,31 +201,23 @@ class _Exchange:
         "request_id",
     )
 
-    def __init__(
-        self,
-        middleware: DockerflowASGIMiddleware,
-        scope: Scope,
-        send: Send,
-        request_id: str,
-        path: str,
-        agent: Optional[bytes],
-        lang: Optional[bytes],
-        traceparent: Optional[bytes],
-        log: bool,
-    ) -> None:
-        self._middleware = middleware
-        self._scope = scope
-        self._send = send
-        self.request_id = request_id
-        self._path = path
-        self._agent = agent
-        self._lang = lang
-        self._traceparent = traceparent
-        self._log = log
-        self._code = 0
-        self._ended: Optional[float] = None
-        self._finished = False
-        self._started = time.perf_counter()
+    _middleware: DockerflowASGIMiddleware
+    _scope: Scope
+    _send: Send
+    request_id: str
+    #: The request's whole path, and its headers the summary needs (``None`` when not sent).
+    _path: str
+    _agent: Optional[bytes]
+    _lang: Optional[bytes]
+    _traceparent: Optional[bytes]
+    #: Whether the request gets a summary.
+    _log: bool
+    #: The status the application started, 0 until it does.
+    _code: int
+    #: When the body ended, if it did.
+    _ended: Optional[float]
+    _finished: bool
+    _started: float
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
