@@ -343,6 +343,7 @@ WSGI_SCENARIOS: dict[str, tuple[str, Callable[[], WSGIApp], str, dict[str, str]]
 
 ASGI_SCENARIOS = {
     "asgi_bare": ("FastAPI hello", "bare", "/"),
+    "asgi_floor": ("FastAPI hello writing the same mozlog line itself", "own_line", "/"),
     "asgi_ours": ("FastAPI + DockerflowASGIMiddleware", "ours", "/"),
     "asgi_theirs": ("FastAPI + the dockerflow package's integration", "theirs", "/"),
 }
