@@ -339,7 +339,7 @@ class _Exchange(list):  # type: ignore[type-arg]
         # Only such a body has anything of the application's to relay, to close or to fail.
         self._app_iter = app_iter
         self._exc_info = None
-        file_response = rewrap_file_response(self._app_iter, self.environ, self.close_body)
+        file_response = rewrap_file_response(app_iter, self.environ, self.close_body)
         if file_response is not None:
             return file_response
         # Its slots set here, as the exchange's are: an __init__ call would cost more.

@@ -441,9 +441,18 @@ def test_gunicorn_serves_a_snippet_with_the_documented_config() -> None:
 
 
 def _posts_counted(url: str) -> float:
-    text = get(f"{url}/__metrics__")[2].decode()
+    return _scrape_posts(url)[0]
+
+
+def _scrape_posts(url: str) -> tuple[float, str]:
+    """The POSTs a scrape counts, and what it was: its status and, when the count is not in
+    it, the start of its body (a failure should say which scrape went wrong, and how)."""
+    status, _, body = get(f"{url}/__metrics__")
+    text = body.decode(errors="replace")
     found = re.search(r'^dockerflow_requests_total\{code="200",method="POST"\} (\S+)$', text, re.M)
-    return float(found.group(1)) if found else 0.0
+    if found:
+        return float(found.group(1)), f"{status}"
+    return 0.0, f"{status} without the POST count: {text[:600]!r}"
 
 
 def test_gunicorn_adds_up_the_metrics_of_its_workers(tmp_path: Path) -> None:
@@ -470,7 +479,8 @@ def test_gunicorn_adds_up_the_metrics_of_its_workers(tmp_path: Path) -> None:
             while (counted := _posts_counted(url)) < 30 and time.monotonic() < deadline:
                 time.sleep(0.05)
             # Whichever worker answers, it counts every worker's requests, gone ones' too.
-            assert [counted, *(_posts_counted(url) for _ in range(5))] == [30.0] * 6
+            scrapes = [(counted, "polled"), *(_scrape_posts(url) for _ in range(5))]
+            assert [count for count, _ in scrapes] == [30.0] * 6, scrapes
         writers = {path.name.rsplit("_", 1)[1] for path in tmp_path.glob("counter_*.db")}
         assert len(writers) >= 3, "several workers served and wrote their values"
 
