@@ -13,8 +13,10 @@ would grow the server's memory and the time series without bound.
 
 from __future__ import annotations
 
+import glob
 import os
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Optional
 
 from .answers import Answer
@@ -123,11 +125,10 @@ class Metrics:
         """The text format of every metric of the process, or of every live worker's under
         ``PROMETHEUS_MULTIPROC_DIR``."""
         client = self._client
-        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-            from prometheus_client import multiprocess
-
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if directory is not None:
             registry = client.CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            registry.register(_WorkersCollector(directory))
         else:
             registry = client.REGISTRY
         return Answer(
@@ -135,6 +136,36 @@ class Metrics:
             (("Content-Type", client.CONTENT_TYPE_LATEST),),
             client.generate_latest(registry),
         )
+
+
+class _WorkersCollector:
+    """``prometheus_client``'s multiprocess collector, without the files of workers that are
+    still making theirs.
+
+    A worker creates its file empty, then sizes it. ``MultiProcessCollector`` reads every file
+    it finds and fails on an empty one (a ``struct.error`` reading its header), which failed
+    the whole scrape with a 500 whenever it met a worker starting: under gunicorn's
+    ``--max-requests``, now and then. An empty file holds no value yet; leaving it out gives the
+    scrape a moment later would have given.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        if not os.path.isdir(self._directory):
+            raise ValueError(f"PROMETHEUS_MULTIPROC_DIR is not a directory: {self._directory!r}")
+        files = []
+        for path in glob.glob(os.path.join(self._directory, "*.db")):
+            try:
+                if os.path.getsize(path):
+                    files.append(path)
+            except OSError:
+                # Removed meanwhile: a dead worker's live gauges, which merge() expects too.
+                continue
+        return MultiProcessCollector.merge(files, accumulate=True)
 
 
 _process_metrics: Optional[Metrics] = None

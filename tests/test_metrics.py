@@ -293,3 +293,28 @@ def test_forked_processes_add_up_under_prometheus_multiproc_dir(tmp_path):
     # The worst level of the live processes; the dead one's drops out.
     assert _value(scraped["scraped"], "dockerflow_check_status", {"check": "flaky"}) == 40
     assert _value(scraped["after_death"], "dockerflow_check_status", {"check": "flaky"}) == 0
+
+
+def test_a_scrape_leaves_out_the_file_a_starting_worker_has_not_sized_yet(tmp_path, monkeypatch):
+    # A worker creates its file empty, then sizes it: a scrape between the two must still
+    # count every other worker's values, not fail (prometheus_client's own collector raises).
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    values = MmapedDict(str(tmp_path / "counter_100.db"))
+    key = mmap_key(
+        "dockerflow_requests",
+        "dockerflow_requests_total",
+        ["method", "code"],
+        ["GET", "200"],
+        "Requests answered.",
+    )
+    values.write_value(key, 3.0, 0.0)
+    values.close()
+    (tmp_path / "counter_101.db").touch()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+
+    answer = metrics_module.process_metrics().exposition()
+
+    assert answer.status == 200
+    text = answer.body.decode()
+    assert _value(text, "dockerflow_requests_total", {"method": "GET", "code": "200"}) == 3
