@@ -162,7 +162,7 @@ class _WorkersCollector:
             try:
                 if os.path.getsize(path):
                     files.append(path)
-            except OSError:
+            except FileNotFoundError:
                 # Removed meanwhile: a dead worker's live gauges, which merge() expects too.
                 continue
         return MultiProcessCollector.merge(files, accumulate=True)
