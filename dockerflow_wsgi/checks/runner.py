@@ -185,8 +185,10 @@ class CheckRunner(ProcessLocal):
     caller's context, so log records it makes carry the request's id. A check still running
     when its time is up is reported as E102 and left to finish. Until it does, it is not
     started again: a run that finds it past its time reports E102 at once, without waiting; a
-    run that finds it within its time waits only for what is left of it. A check that hangs
-    holds one thread (or task), and no heartbeat waits for it twice.
+    run that finds it within its time waits only for what is left of it. A check is known by
+    its name, whatever callable carries it at each run (a check source may build new ones
+    every time), so a check that hangs holds one thread (or task), and no heartbeat waits for
+    it twice.
 
     :param timeout: seconds a run waits for a check.
     :param max_workers: the most threads the pool may start; it starts them only as needed.
@@ -202,8 +204,9 @@ class CheckRunner(ProcessLocal):
         self._fresh()
 
     def _start_fresh(self) -> None:
-        # Keyed by identity: a check need not be hashable.
-        self._in_flight: dict[tuple[str, int], _Call] = {}
+        # Keyed by name, not by the callable: a check source may build new callables at each
+        # run (the Django integration does), and each must still find the call under way.
+        self._in_flight: dict[str, _Call] = {}
         # Reentrant: a future that is already done runs its callback at once, in this thread.
         self._lock = threading.RLock()
 
@@ -261,16 +264,15 @@ class CheckRunner(ProcessLocal):
         calls: dict[str, _Call] = {}
         with self._lock:
             for name, check in checks:
-                key = (name, id(check))
-                call = self._in_flight.get(key)
+                call = self._in_flight.get(name)
                 # A finished call is forgotten by its done-callback, which may not have run yet.
                 if call is None or call.future.done():
                     # The time limit is read before the check starts: a call's limit is the
                     # one in force when it began, whatever changes while it runs.
                     timeout = self.timeouts.get(name, self.timeout)
                     call = _Call(start(check), now, timeout)
-                    self._in_flight[key] = call
-                    call.future.add_done_callback(functools.partial(self._forget, key, call))
+                    self._in_flight[name] = call
+                    call.future.add_done_callback(functools.partial(self._forget, name, call))
                 calls[name] = call
         return calls
 
@@ -286,11 +288,11 @@ class CheckRunner(ProcessLocal):
             return _settled_by(asyncio.ensure_future(evaluate_async(check)))
         return self.pool.submit(contextvars.copy_context().run, evaluate, check)
 
-    def _forget(self, key: tuple[str, int], call: _Call, future: Future[Any]) -> None:
+    def _forget(self, name: str, call: _Call, future: Future[Any]) -> None:
         call.ended = time.monotonic()
         with self._lock:
-            if self._in_flight.get(key) is call:
-                del self._in_flight[key]
+            if self._in_flight.get(name) is call:
+                del self._in_flight[name]
 
 
 def _outcomes(calls: dict[str, _Call], now: float) -> RunMessages:
