@@ -46,12 +46,17 @@ def heartbeat_payload(results: CheckResults, *, details: bool = True) -> dict[st
 class Heartbeat(ProcessLocal):
     """Answer "is this service healthy?" without letting probes hammer its dependencies.
 
-    On demand, requests that arrive while a run is in progress in this process wait for that
-    run's result instead of starting their own (single-flight). With ``cache_ttl`` above zero, a
-    finished result is reused for that many seconds, which is what bounds the runs when probes
-    come one after another or reach several processes. The run in progress and the cached
-    result belong to the process: a forked worker starts with neither. With a ``background``
-    runner, every answer comes from its latest run, without waiting for one.
+    On demand, requests that arrive while a run is in progress in this process never start
+    their own (single-flight), and at most one request waits for a run: the others answer at
+    once from the last completed run, when it ended within the last two check timeouts, so
+    that a storm of heartbeats against a slow or late check cannot hold every thread of the
+    server (``/__lbheartbeat__`` would queue behind them). Without so recent a run (the
+    process's first, or after a quiet spell) they wait for the run in progress, which is then
+    the freshest answer there is. With ``cache_ttl`` above zero, a finished result is reused
+    for that many seconds, which is what bounds the runs when probes come one after another or
+    reach several processes. The run in progress and the last result belong to the process: a
+    forked worker starts with neither. With a ``background`` runner, every answer comes from
+    its latest run, without waiting for one.
 
     After each run, every message above ok is logged once on ``dockerflow_wsgi.checks`` at its
     own level (fields ``check`` and ``id``), a run that found problems is logged on
@@ -94,8 +99,9 @@ class Heartbeat(ProcessLocal):
     def _start_fresh(self) -> None:
         self._lock = threading.Lock()
         self._in_flight: Future[CheckResults] | None = None
-        self._cached: CheckResults | None = None
-        self._cached_until = 0.0
+        #: The last completed run's result, and when it ended.
+        self._last: CheckResults | None = None
+        self._last_ended = 0.0
         self._tasks: set[asyncio.Future[None]] = set()
         #: Requests currently waiting on another request's run (for tests and debugging).
         self.waiting = 0
@@ -107,8 +113,8 @@ class Heartbeat(ProcessLocal):
         return fold_results(messages, self.silenced_check_ids, self.non_critical_checks)
 
     def results(self) -> CheckResults:
-        """The current result: the background's latest; or cached, shared with a run in
-        progress, or from a new run."""
+        """The current result: the background's latest; or cached, the last one while another
+        request waits for a run in progress, shared with that run, or from a new run."""
         if self.background is not None:
             background = self.background
             background.start()
@@ -207,14 +213,19 @@ class Heartbeat(ProcessLocal):
         )
 
     def _join(self) -> tuple[Optional[CheckResults], Future[CheckResults], bool]:
-        """The cached result; else the run to share, and whether the caller is to lead it."""
+        """The result to answer at once (cached, or the last one while a run is in progress);
+        else the run to share, and whether the caller is to lead it."""
         self._fresh()
         with self._lock:
-            if self._cached is not None and time.monotonic() < self._cached_until:
-                return self._cached, Future(), False
+            age = time.monotonic() - self._last_ended
+            if self._last is not None and age < self.cache_ttl:
+                return self._last, Future(), False
             if self._in_flight is None:
                 self._in_flight = Future()
                 return None, self._in_flight, True
+            # The leader waits for the run already: a recent enough result answers the others.
+            if self._last is not None and age < 2 * self.runner.longest_timeout():
+                return self._last, Future(), False
             self.waiting += 1
             return None, self._in_flight, False
 
@@ -223,12 +234,13 @@ class Heartbeat(ProcessLocal):
             self.waiting -= 1
 
     def _settle(self, shared: Future[CheckResults], outcome: Any) -> None:
-        """End the shared run with its results (cached, reported) or the exception it ended in."""
+        """End the shared run with its results (kept as the last, reported) or the exception
+        it ended in."""
         with self._lock:
             self._in_flight = None
-            if self.cache_ttl > 0 and isinstance(outcome, CheckResults):
-                self._cached = outcome
-                self._cached_until = time.monotonic() + self.cache_ttl
+            if isinstance(outcome, CheckResults):
+                self._last = outcome
+                self._last_ended = time.monotonic()
         if isinstance(outcome, CheckResults):
             shared.set_result(outcome)
             self.report(outcome)
