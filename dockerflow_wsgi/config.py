@@ -13,7 +13,7 @@ import os
 import re
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from .request_id import DEFAULT_REQUEST_ID_HEADER
@@ -257,6 +257,10 @@ class Config:
     non_critical_checks: frozenset[str]
     heartbeat_interval: float
     metrics: bool
+    #: Where each option's value came from: ``"keyword"``, ``"default"``, or the key or variable
+    #: it was read from (``"app.config['DOCKERFLOW_CHECK_TIMEOUT']"``, ``"DATABASE_URL"``), as
+    #: an error would name it; kept for ``dockerflow-wsgi check-config``, which shows it.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def request_id_environ_key(self) -> str:
@@ -292,21 +296,26 @@ class Config:
         """Build the settings from keyword arguments, ``framework``'s configuration and
         ``environ`` (``os.environ`` by default)."""
         env = os.environ if environ is None else environ
+        sources = {"version_callback": "default" if version_callback is None else "keyword"}
 
         def pick(option: str, keyword: Any) -> tuple[Any, str]:
             """The keyword if given, else the framework's value, else the variable's; also
-            the name to blame."""
+            the name to blame, and where the value came from in ``sources``."""
             if keyword is not None:
+                sources[option] = "keyword"
                 return keyword, option
             variable = ENVIRONMENT_VARIABLES[option]
             if variable is not None:
                 if framework is not None:
                     value = framework.value(variable)
                     if value is not None:
-                        return value, framework.label.format(variable)
+                        sources[option] = framework.label.format(variable)
+                        return value, sources[option]
                 value = environment_value(env, variable)
                 if value is not None:
+                    sources[option] = variable
                     return value, variable
+            sources[option] = "default"
             return None, option
 
         if version_callback is not None and not callable(version_callback):
@@ -374,4 +383,5 @@ class Config:
                 0.0,
             ),
             metrics=flag("metrics", metrics, False),
+            sources=sources,
         )

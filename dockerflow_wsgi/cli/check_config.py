@@ -6,9 +6,10 @@ import argparse
 import difflib
 import os
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any
 
-from ..config import ENVIRONMENT_VARIABLES, Config, environment_value
+from .. import health
+from ..config import ENVIRONMENT_VARIABLES
 from ..middleware import DockerflowMiddleware, _attribute
 from ..redact import mask_secrets
 from .application import application_context, application_options, middleware_of
@@ -19,6 +20,7 @@ __all__ = [
     "describe_settings",
     "format_value",
     "run_check_config",
+    "unknown_check_names",
     "unknown_variables",
 ]
 
@@ -27,7 +29,10 @@ Build the middleware from the environment (DOCKERFLOW_*, DATABASE_URL,
 REDIS_URL, ALEMBIC_CONFIG), which creates database engines and Redis clients
 without connecting, and print every setting as "name = value  (source)",
 where the source is the variable, the default, or (with --app) a keyword
-argument of the application's own middleware. Passwords are masked.
+argument of the application's own middleware or the key of its framework's
+configuration (app.config, Django's settings). Passwords are masked.
+Warns about DOCKERFLOW_* variables that no option reads, and about group,
+timeout and non-critical names that none of the checks found has.
 """
 
 _VARIABLES = frozenset(variable for variable in ENVIRONMENT_VARIABLES.values() if variable)
@@ -46,24 +51,12 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     check_config.set_defaults(handler=run_check_config)
 
 
-def _source(
-    name: str, variable: Optional[str], config: Config, env: Mapping[str, str], default: Config
-) -> str:
-    """Where ``config``'s value of ``name`` came from: its variable, the default or a keyword.
-
-    The configuration keeps values, not their origin, so the origin is recovered by parsing
-    the variable alone and comparing; a keyword equal to that value is credited to the
-    variable, which changes nothing the operator needs to know.
-    """
-    value = getattr(config, name)
-    raw = environment_value(env, variable)
-    if variable is None or raw is None:
-        return "default" if value == getattr(default, name) else "keyword"
-    try:
-        from_env = getattr(Config.from_options(environ={variable: raw}), name)
-    except ValueError:
-        return "keyword"
-    return f"from {variable}" if value == from_env else "keyword"
+def _source(name: str, middleware: DockerflowMiddleware) -> str:
+    """Where ``middleware``'s value of ``name`` came from, as the configuration recorded it."""
+    if name == "checks":
+        return "default" if middleware.checks is None else "keyword"
+    source = middleware.config.sources.get(name, "default")
+    return source if source in ("default", "keyword") else f"from {source}"
 
 
 def format_value(value: Any) -> str:
@@ -80,7 +73,19 @@ def format_value(value: Any) -> str:
         return ", ".join(sorted(value)) or "none"
     if isinstance(value, str):
         return mask_secrets(value)
+    if isinstance(value, Mapping):
+        return _describe_mapping(value)
     return _describe_object(value)
+
+
+def _describe_mapping(value: Mapping[Any, Any]) -> str:
+    """A mapping as its variable is written: ``startup=a,b;cache=c`` for groups of names,
+    ``redis=0.5,database=2`` for a value per name, so it can be pasted back."""
+    if not value:
+        return "none"
+    if any(isinstance(item, (list, tuple, set, frozenset)) for item in value.values()):
+        return ";".join(f"{key}={','.join(map(str, items))}" for key, items in value.items())
+    return ",".join(f"{key}={format_value(item)}" for key, item in value.items())
 
 
 def _describe_object(value: Any) -> str:
@@ -104,20 +109,57 @@ def _describe_object(value: Any) -> str:
     return f"<{kind}>"
 
 
-def describe_settings(middleware: DockerflowMiddleware, env: Mapping[str, str]) -> list[str]:
-    """``name = value  (source)`` for every option of ``middleware``, read from ``env``."""
-    config = middleware.config
-    default = Config.from_options(environ={})
+def describe_settings(middleware: DockerflowMiddleware) -> list[str]:
+    """``name = value  (source)`` for every option of ``middleware``."""
     lines = []
-    for name, variable in ENVIRONMENT_VARIABLES.items():
+    for name in ENVIRONMENT_VARIABLES:
         if name == "checks":
             value = ", ".join(check for check, _ in middleware.current_checks()) or "none"
-            source = "keyword" if middleware.checks is not None else "default"
         else:
-            value = format_value(getattr(config, name))
-            source = _source(name, variable, config, env, default)
-        lines.append(f"{name} = {value}  ({source})")
+            value = format_value(getattr(middleware.config, name))
+        lines.append(f"{name} = {value}  ({_source(name, middleware)})")
     return lines
+
+
+def unknown_check_names(middleware: DockerflowMiddleware) -> list[str]:
+    """A warning for each name in ``heartbeat_groups``, ``check_timeouts`` and
+    ``non_critical_checks`` that none of the checks found now has.
+
+    The service starts with such a name (a check registered later may take it), so it is a
+    warning; but usually it is a typo, or an example copied with names of checks that exist
+    elsewhere: a group then fails its probe with E104, a timeout or a non-critical mark is
+    never applied.
+    """
+    config = middleware.config
+    found = [name for name, _ in middleware.current_checks()]
+    known = set(found)
+
+    def hint(name: str) -> str:
+        close = difflib.get_close_matches(name, found, n=1)
+        return f" (did you mean {close[0]}?)" if close else ""
+
+    def warning(option: str, problem: str) -> str:
+        listing = ", ".join(found) or "none"
+        return f"{option} ({_source(option, middleware)}): {problem}; the checks found: {listing}"
+
+    warnings = []
+    for group, members in config.heartbeat_groups.items():
+        for name in members:
+            if name not in known:
+                problem = (
+                    f"group {group!r} names {name!r}, which no check has{hint(name)}; "
+                    f"/__heartbeat__/{group} reports it as {health.ERROR_UNKNOWN_CHECK}"
+                )
+                warnings.append(warning("heartbeat_groups", problem))
+    for name in config.check_timeouts:
+        if name not in known:
+            problem = f"{name!r} names no check{hint(name)}, so its timeout is never used"
+            warnings.append(warning("check_timeouts", problem))
+    for name in sorted(config.non_critical_checks):
+        if name not in known:
+            problem = f"{name!r} names no check{hint(name)}, so it makes nothing non-critical"
+            warnings.append(warning("non_critical_checks", problem))
+    return warnings
 
 
 def unknown_variables(env: Mapping[str, str]) -> list[str]:
@@ -132,10 +174,13 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
 
 
 def run_check_config(args: argparse.Namespace) -> int:
-    """Print every setting with its source, after a warning for each unknown variable."""
+    """Print every setting with its source, after a warning for each unknown variable and
+    each group, timeout or non-critical name that no check has."""
     with application_context(args.verbose):
-        lines = describe_settings(middleware_of(args.app), os.environ)
-    for warning in unknown_variables(os.environ):
+        middleware = middleware_of(args.app)
+        lines = describe_settings(middleware)
+        unknown_names = unknown_check_names(middleware)
+    for warning in [*unknown_variables(os.environ), *unknown_names]:
         warn(warning)
     print("\n".join(lines))
     return EXIT_OK
