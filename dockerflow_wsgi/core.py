@@ -27,6 +27,7 @@ from .answers import (
 )
 from .checks.background import BackgroundRuns
 from .checks.heartbeat import Heartbeat
+from .checks.pool import DaemonThreadPool
 from .checks.registry import Check
 from .checks.runner import CheckResults, CheckRunner
 from .checks.selection import CheckSelection
@@ -36,6 +37,11 @@ from .request_id import DEFAULT_REQUEST_ID_HEADER
 from .summary import SummaryWriter
 
 __all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "DockerflowCore"]
+
+#: Threads that read ``version.json`` and the metrics for an event loop, a pool of their own:
+#: on the check pool, they would queue behind hung checks (DESIGN: ``/__version__`` and
+#: ``/__metrics__`` never wait on anything a check holds). Started only as needed.
+_ANSWER_THREADS = 4
 
 # Keys of a WSGI environ or an ASGI scope.
 #: The request's id, for the application.
@@ -90,6 +96,7 @@ class DockerflowCore:
             for heartbeat in self._heartbeats():
                 heartbeat.background = self.background
         self.summary = SummaryWriter(log_querystring=config.log_querystring)
+        self._answer_pool = DaemonThreadPool(_ANSWER_THREADS, name="dockerflow-answer")
         self._last_heartbeat_answer: Optional[tuple[CheckResults, Answer]] = None
         #: Path to route; :meth:`route` also knows the paths of unknown groups.
         self.routes = routes_of(config)
@@ -193,10 +200,9 @@ class DockerflowCore:
         return answer
 
     async def _on_pool(self, answer: Callable[..., Answer], *args: Any) -> Answer:
-        """``answer(*args)`` on a pool thread, for one that reads files."""
+        """``answer(*args)`` on a thread of the answers' pool, for one that reads files."""
         context = contextvars.copy_context()
-        pool = self.heartbeat.runner.pool
-        return await asyncio.wrap_future(pool.submit(context.run, answer, *args))
+        return await asyncio.wrap_future(self._answer_pool.submit(context.run, answer, *args))
 
     def _group(self, route: str) -> Optional[Heartbeat]:
         return self.groups.get(route[len(Route.GROUP_PREFIX) :])
