@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 from .request_id import DEFAULT_REQUEST_ID_HEADER
 
 __all__ = [
+    "BUILTIN_CHECK_WORDS",
     "ENVIRONMENT_VARIABLES",
     "Config",
     "FrameworkSettings",
@@ -53,6 +54,10 @@ ENVIRONMENT_VARIABLES: dict[str, str | None] = {
     "db": "DATABASE_URL",
     "redis": "REDIS_URL",
     "alembic_config": "ALEMBIC_CONFIG",
+    # Which of the three above (and AMQP_URL) register their built-ins when set by variable
+    # or setting; DESIGN gives DockerflowMiddleware no keyword for it, as a keyword db, redis
+    # or alembic_config always registers its built-in.
+    "builtin_checks": "DOCKERFLOW_BUILTIN_CHECKS",
     "heartbeat_groups": "DOCKERFLOW_HEARTBEAT_GROUPS",
     "check_timeouts": "DOCKERFLOW_CHECK_TIMEOUTS",
     "non_critical_checks": "DOCKERFLOW_NON_CRITICAL_CHECKS",
@@ -72,11 +77,15 @@ class FrameworkSettings:
         ``"app.config[{!r}]"``, ``"settings.{}"``.
     :param default_version_path: the framework's default for ``version_path``, used when
         neither the keyword, the configuration nor the environment gives one.
+    :param covered_builtins: built-ins (words of ``DOCKERFLOW_BUILTIN_CHECKS``) that the
+        framework does itself, which its variables never register: Django checks its
+        ``DATABASES``, and a ``DATABASE_URL`` there is usually dj-database-url's.
     """
 
     values: Any
     label: str
     default_version_path: Optional[str] = None
+    covered_builtins: frozenset[str] = frozenset()
 
     def value(self, variable: str) -> Any:
         """The value of ``variable``, or ``None`` when it is unset or blank."""
@@ -234,6 +243,27 @@ def _parse_timeouts(value: Any, name: str) -> dict[str, float]:
     return timeouts
 
 
+#: The words of ``DOCKERFLOW_BUILTIN_CHECKS``, besides ``none``: the built-ins of
+#: ``DATABASE_URL``, ``REDIS_URL``, ``ALEMBIC_CONFIG`` and ``AMQP_URL``.
+BUILTIN_CHECK_WORDS = ("database", "redis", "migrations", "amqp")
+
+
+def _parse_builtin_words(value: Any, name: str) -> frozenset[str]:
+    """The built-ins to register, as ``database,redis`` (any case), an iterable of words, or
+    ``none``."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        items = [value]
+    words = [str(item).strip().lower() for item in items]
+    accepted = f"{', '.join(BUILTIN_CHECK_WORDS)} or none"
+    for word in words:
+        if word not in BUILTIN_CHECK_WORDS and word != "none":
+            raise ValueError(f"{name} must be a comma list of {accepted}: unknown {word!r}")
+    if "none" in words and len(words) > 1:
+        raise ValueError(f"{name} must be a comma list of {accepted}: 'none' alone or not at all")
+    return frozenset(words) - {"none"}
+
+
 @dataclass(frozen=True)
 class Config:
     """The middleware's settings after parsing; see the configuration docs for each one."""
@@ -252,6 +282,9 @@ class Config:
     db: Any
     redis: Any
     alembic_config: Any
+    #: Which built-ins ``db``, ``redis`` and ``alembic_config`` register, as words of
+    #: :data:`BUILTIN_CHECK_WORDS`.
+    builtin_checks: frozenset[str]
     heartbeat_groups: Mapping[str, tuple[str, ...]]
     check_timeouts: Mapping[str, float]
     non_critical_checks: frozenset[str]
@@ -285,6 +318,7 @@ class Config:
         db: Any = None,
         redis: Any = None,
         alembic_config: Any = None,
+        builtin_checks: Iterable[str] | str | None = None,
         heartbeat_groups: Mapping[str, Any] | str | None = None,
         check_timeouts: Mapping[str, Any] | str | None = None,
         non_critical_checks: Iterable[str] | str | None = None,
@@ -356,6 +390,15 @@ class Config:
         if value is not None and not hasattr(value, "get_main_option"):
             value = _parse_path(value, name)
 
+        builtins = parsed(
+            "builtin_checks", builtin_checks, _parse_builtin_words, frozenset(BUILTIN_CHECK_WORDS)
+        )
+        if framework is not None:
+            builtins -= framework.covered_builtins
+        # A keyword is the code asking for its built-in: the variables select among their own.
+        asked = {"database": db, "redis": redis, "migrations": alembic_config}
+        builtins |= {word for word, keyword in asked.items() if keyword is not None}
+
         return cls(
             version_path=resolved_version_path,
             version_callback=version_callback,
@@ -371,6 +414,7 @@ class Config:
             db=pick("db", db)[0],
             redis=pick("redis", redis)[0],
             alembic_config=value,
+            builtin_checks=builtins,
             heartbeat_groups=parsed("heartbeat_groups", heartbeat_groups, _parse_groups, {}),
             check_timeouts=parsed("check_timeouts", check_timeouts, _parse_timeouts, {}),
             non_critical_checks=parsed(

@@ -87,24 +87,31 @@ def _alembic_config(path: Any) -> Any:
 def builtin_checks(config: Config) -> list[tuple[str, Check]]:
     """The database, Redis and migrations checks that ``config`` asks for, bound once.
 
-    Engines and clients made from URLs are created here, once, with timeouts no longer than
-    the check timeout; an engine or client passed in is used as it is.
+    Only those of :attr:`Config.builtin_checks <dockerflow_wsgi.config.Config>` are made: a
+    ``DATABASE_URL`` left out (the one a Django project gives dj-database-url) is not even made
+    into an engine, so it needs no SQLAlchemy driver. Engines and clients made from URLs are
+    created here, once, with timeouts no longer than the check timeout; an engine or client
+    passed in is used as it is.
 
     :raises ValueError: for a value that cannot work, naming the option and variable.
     """
+    wanted = config.builtin_checks
+    migrations = config.alembic_config is not None and "migrations" in wanted
     found: list[tuple[str, Check]] = []
     engine = None
-    if config.db is not None:
+    if config.db is not None and ("database" in wanted or migrations):
+        # The migrations check reads DATABASE_URL's database without its check, if need be.
         engine = _database_engine(config.db, config.check_timeout)
+    if engine is not None and "database" in wanted:
         from .sqlalchemy import check_database_connected
 
         found.append(("check_database_connected", _bind(check_database_connected, engine)))
-    if config.redis is not None:
+    if config.redis is not None and "redis" in wanted:
         client = _redis_client(config.redis, config.check_timeout)
         from .redis import check_redis_connected
 
         found.append(("check_redis_connected", _bind(check_redis_connected, client)))
-    if config.alembic_config is not None:
+    if migrations:
         if engine is None:
             raise ValueError("alembic_config (ALEMBIC_CONFIG) needs db (DATABASE_URL) as well")
         alembic_config = _alembic_config(config.alembic_config)

@@ -1,8 +1,9 @@
 """Options of the middleware from Django's settings.
 
 Each option is read from ``settings`` under its environment variable's name
-(``settings.DOCKERFLOW_CHECK_TIMEOUT``, ``settings.DATABASE_URL``), between the keyword and the
-environment. Two defaults are the ``dockerflow`` package's: ``version.json`` is looked for in
+(``settings.DOCKERFLOW_CHECK_TIMEOUT``, ``settings.REDIS_URL``), between the keyword and the
+environment; ``DATABASE_URL`` registers no check here, the project's ``DATABASES`` being checked
+already. Two defaults are the ``dockerflow`` package's: ``version.json`` is looked for in
 ``settings.BASE_DIR``, and ``settings.DOCKERFLOW_VERSION_CALLBACK`` names the version callback.
 """
 
@@ -35,6 +36,9 @@ def settings_source() -> FrameworkSettings:
         default_version_path=(
             os.fspath(base_dir) if isinstance(base_dir, (str, os.PathLike)) else None
         ),
+        # The app checks every alias of DATABASES: DATABASE_URL, dj-database-url's in most
+        # projects, would check one of them again, through SQLAlchemy.
+        covered_builtins=frozenset({"database"}),
     )
 
 
