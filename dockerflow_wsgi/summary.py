@@ -7,7 +7,7 @@ import logging
 from typing import Any, Optional
 
 from .direct_log import make_record, write_direct
-from .redact import mask_secrets
+from .redact import mask_path, mask_query
 from .tracing import trace_id_of
 
 __all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
@@ -81,9 +81,10 @@ class SummaryWriter:
         else:
             errno = code if code >= 400 else 0
         uid = str(uid) if uid else ""
-        if "@" in path:
-            # A URL with its credentials, quoted in the path: the log must not keep them.
-            path = mask_secrets(path)
+        if "@" in path or "?" in path:
+            # A URL with its credentials quoted in the path, or a query string sent in it as
+            # %3F: the log must not keep their secrets. Two `in` tests are all a usual path pays.
+            path = mask_path(path)
         # Text from the client (or the app) is bounded; the length check is all that the
         # usual request pays (a sum is cheaper than max(), and clip() leaves short texts be).
         if len(agent) + len(lang) + len(method) + len(path) + len(uid) > MAX_CLIENT_FIELD_LENGTH:
@@ -100,7 +101,7 @@ class SummaryWriter:
             "uid": uid,
         }
         if querystring is not None:
-            fields["querystring"] = clip(mask_secrets(querystring))
+            fields["querystring"] = clip(mask_query(querystring))
         if traceparent is not None:
             trace_id = trace_id_of(traceparent)
             if trace_id is not None:

@@ -14,9 +14,12 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_asgi import call, http_scope
+from test_asgi import hello as asgi_hello
 from webtest import TestApp
 
 from dockerflow_wsgi import DockerflowMiddleware, checks
+from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
 from dockerflow_wsgi.logging import JsonLogFormatter
 
 
@@ -89,3 +92,32 @@ def test_a_secret_in_a_check_reaches_no_output(log_output, password, form, words
     outputs = response.text + log_output.getvalue()
     assert "Traceback" in log_output.getvalue()
     assert not [part for part in parts if part in outputs]
+
+
+# As a client sends them: a name percent-encoded or with a bracket part, in the query string;
+# and a whole query string in the path, its '?' sent as %3F (which the server decodes).
+SENT_QUERY = "pass%77ord=s3cr3t-1&user[password]=s3cr3t-2&password%5B%5D=s3cr3t-3&page=2"
+DECODED_PATH = "/login?user[pass%77ord]=s3cr3t-4&page=2"
+SENT_SECRETS = ("s3cr3t-1", "s3cr3t-2", "s3cr3t-3", "s3cr3t-4")
+
+
+def test_secrets_a_client_sends_are_masked_in_the_wsgi_summary(
+    make_environ, call_wsgi, summary_records
+):
+    middleware = DockerflowMiddleware(hello, log_querystring=True)
+
+    call_wsgi(middleware, make_environ(DECODED_PATH, QUERY_STRING=SENT_QUERY))
+
+    [record] = summary_records
+    assert record.path == "/login?user[pass%77ord]=***"
+    assert record.querystring == ("pass%77ord=***&user[password]=***&password%5B%5D=***&page=2")
+
+
+def test_secrets_a_client_sends_are_masked_in_the_asgi_summary(summary_records):
+    middleware = DockerflowASGIMiddleware(asgi_hello, log_querystring=True)
+
+    call(middleware, http_scope(DECODED_PATH, query_string=SENT_QUERY.encode()))
+
+    [record] = summary_records
+    assert not [secret for secret in SENT_SECRETS if secret in f"{record.__dict__}"]
+    assert record.path == "/login?user[pass%77ord]=***"
