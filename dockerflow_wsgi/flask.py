@@ -17,7 +17,7 @@ import importlib.util
 import os
 from typing import Any, Callable, Optional
 
-from flask import Flask, got_request_exception, request
+from flask import Flask, g, got_request_exception, request
 from flask.ctx import _AppCtxGlobals
 
 from .config import FrameworkSettings
@@ -32,8 +32,9 @@ def _globals_with_request_id(base: type) -> type:
     """A subclass of Flask's ``g`` class that starts with ``request_id`` already set.
 
     Flask makes a new ``g`` for every request's app context, inside the middleware's call,
-    so copying the id when ``g`` is made costs one context-variable read and needs no
-    ``before_request`` hook. A view that sets ``g.request_id`` itself simply overwrites it.
+    so copying the id when ``g`` is made costs one context-variable read and needs no work
+    later. A view that sets ``g.request_id`` itself simply overwrites it. The id copied is
+    also kept in a slot, outside ``g``'s namespace, for :func:`_copy_request_id_to_kept_g`.
     """
     if getattr(base, "_dockerflow_request_id", False):
         return base
@@ -42,26 +43,54 @@ def _globals_with_request_id(base: type) -> type:
         # Flask's own class (or one that keeps its construction and attribute setting):
         # nothing to call first, and its __setattr__ only stores into __dict__.
         class DockerflowGlobals(base):  # type: ignore[valid-type, misc]
+            __slots__ = ("_dockerflow_copied_id",)
             _dockerflow_request_id = True
 
             def __init__(self) -> None:
                 request_id = request_id_var.get()
+                _set_copied_id(self, request_id)
                 if request_id is not None:
                     self.__dict__["request_id"] = request_id
 
     else:
 
         class DockerflowGlobals(base):  # type: ignore[valid-type, misc, no-redef]
+            __slots__ = ("_dockerflow_copied_id",)
             _dockerflow_request_id = True
 
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 request_id = request_id_var.get()
+                _set_copied_id(self, request_id)
                 if request_id is not None:
                     self.request_id = request_id
 
     DockerflowGlobals.__qualname__ = f"Dockerflow{base.__qualname__}"
     return DockerflowGlobals
+
+
+def _set_copied_id(globals_: Any, request_id: Optional[str]) -> None:
+    # Stored in the slot directly: g's own __setattr__ would put it in g's namespace.
+    object.__setattr__(globals_, "_dockerflow_copied_id", request_id)
+
+
+def _copy_request_id_to_kept_g() -> None:
+    """``before_request``: copy this request's id into a ``g`` made before the request.
+
+    When an app context is already pushed (pytest-flask, and many test suites, push one
+    around several requests), Flask serves the request with that context's ``g``, made
+    outside any request. Its ``request_id`` is replaced unless the app set it: what it holds
+    counts as the app's unless it is absent or the id this shim copied there. For a ``g``
+    made for this very request, one comparison says there is nothing to do.
+    """
+    globals_ = g._get_current_object()
+    request_id = request_id_var.get()
+    copied = globals_._dockerflow_copied_id
+    if copied is request_id or request_id is None:
+        return
+    if globals_.__dict__.get("request_id", copied) is copied:
+        _set_copied_id(globals_, request_id)
+        globals_.request_id = request_id
 
 
 def _flask_login_installed() -> bool:
@@ -139,6 +168,7 @@ class Dockerflow:
         self.middleware.core.sender = app
         app.app_ctx_globals_class = _globals_with_request_id(app.app_ctx_globals_class)
         if "dockerflow" not in app.extensions:
+            app.before_request(_copy_request_id_to_kept_g)
             got_request_exception.connect(_report_exception, app)
             if _flask_login_installed():
                 app.after_request(_user_id_recorder(app))
