@@ -14,6 +14,7 @@ or, piece by piece::
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -143,6 +144,16 @@ class JsonLogFormatter(JsonFormatter):
         #: The logger name, level and process of the last line :meth:`fields_line` made, and
         #: the text of its envelope between ``Timestamp`` and ``Fields``.
         self._last_layout: tuple[Optional[str], int, Optional[int], str] = (None, 0, None, "")
+
+    def renamed(self, logger_name: str) -> JsonLogFormatter:
+        """A copy of this formatter that writes ``logger_name`` as ``Logger``; this one is
+        left as it is (other handlers may share it)."""
+        twin = copy.copy(self)
+        twin.logger_name = logger_name
+        # The caches hold envelopes with the old name in them.
+        twin._extra_keys_by_layout = {}
+        twin._last_layout = (None, 0, None, "")
+        return twin
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
@@ -374,10 +385,21 @@ class MozlogHandler(logging.StreamHandler):
 
     :param stream: where to write; the process's standard output by default
         (:func:`process_stdout`, right under uWSGI too).
-    :param name: the ``Logger`` field of each line: the application's name.
+    :param name: the ``Logger`` field of each line: the application's name. It stays so when
+        the handler is given another :class:`JsonLogFormatter` (``setFormatter`` or a
+        dictConfig ``formatter``), as with the ``dockerflow`` package's handler.
     """
 
     def __init__(self, stream: Optional[TextIO] = None, name: str = "Dockerflow") -> None:
         super().__init__(process_stdout() if stream is None else stream)
+        # Not ``self.name``: that is the handler's own name, which dictConfig sets.
+        self.logger_name = name
         self.setFormatter(JsonLogFormatter(logger_name=name))
         self.addFilter(RequestIdLogFilter())
+
+    def setFormatter(self, fmt: Optional[logging.Formatter]) -> None:
+        """Format with ``fmt``; a :class:`JsonLogFormatter` is used as a copy that writes this
+        handler's name, whatever ``logger_name`` it had."""
+        if isinstance(fmt, JsonLogFormatter) and fmt.logger_name != self.logger_name:
+            fmt = fmt.renamed(self.logger_name)
+        super().setFormatter(fmt)
