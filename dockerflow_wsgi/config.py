@@ -186,7 +186,7 @@ def _check_name(item: Any, name: str, form: str) -> str:
 
 def _parse_names(value: Any, name: str) -> frozenset[str]:
     """Check names, as ``a,b,c`` or an iterable of names."""
-    form = "database,redis"
+    form = "check_redis_connected,check_migrations_applied"
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, Iterable):
         raise ValueError(f"{name} must look like {form} ({_NAME_RULE}), got {value!r}")
@@ -210,9 +210,9 @@ def _pairs(value: Any, name: str, form: str, separator: str, rule: str) -> list[
 
 
 def _parse_groups(value: Any, name: str) -> dict[str, tuple[str, ...]]:
-    """Heartbeat groups, as ``readiness=database,redis;startup=migrations`` or a mapping of
-    group name to check names (an iterable, or a comma-separated string)."""
-    form = "readiness=database,redis;startup=migrations"
+    """Heartbeat groups, as ``startup=check_database_connected;cache=check_redis_connected`` or
+    a mapping of group name to check names (an iterable, or a comma-separated string)."""
+    form = "startup=check_database_connected;cache=check_redis_connected"
     groups: dict[str, tuple[str, ...]] = {}
     for group, members in _pairs(value, name, form, ";", _NAME_RULE):
         group_name = _check_name(group, name, form)
@@ -232,8 +232,9 @@ def _parse_groups(value: Any, name: str) -> dict[str, tuple[str, ...]]:
 
 
 def _parse_timeouts(value: Any, name: str) -> dict[str, float]:
-    """Per-check timeouts, as ``redis=0.5,database=2`` or a mapping of check name to seconds."""
-    form = "redis=0.5,database=2"
+    """Per-check timeouts, as ``check_redis_connected=0.5,check_database_connected=2`` or a
+    mapping of check name to seconds."""
+    form = "check_redis_connected=0.5,check_database_connected=2"
     timeouts: dict[str, float] = {}
     for check, seconds in _pairs(value, name, form, ",", f"{_NAME_RULE}, seconds above 0"):
         check_name = _check_name(check, name, form)

@@ -92,9 +92,11 @@ class DockerflowMiddleware:
         (``ALEMBIC_CONFIG``; needs ``db``).
     :param heartbeat_groups: named subsets of the checks, each served at
         ``/__heartbeat__/<group>``: a mapping of group name to check names
-        (``DOCKERFLOW_HEARTBEAT_GROUPS``: ``readiness=database,redis;startup=migrations``).
+        (``DOCKERFLOW_HEARTBEAT_GROUPS``:
+        ``startup=check_database_connected;cache=check_redis_connected``).
     :param check_timeouts: per-check timeouts overriding ``check_timeout``: a mapping of check
-        name to seconds (``DOCKERFLOW_CHECK_TIMEOUTS``: ``redis=0.5,database=2``).
+        name to seconds (``DOCKERFLOW_CHECK_TIMEOUTS``:
+        ``check_redis_connected=0.5,check_database_connected=2``).
     :param non_critical_checks: checks whose ERROR and CRITICAL messages count as WARNING
         (``DOCKERFLOW_NON_CRITICAL_CHECKS``, comma-separated).
     :param heartbeat_interval: above 0, run the checks in the background every this many

@@ -3,7 +3,9 @@ warnings for group, timeout and non-critical names that no check has."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,7 +15,7 @@ import pytest
 
 from dockerflow_wsgi import DockerflowMiddleware
 from dockerflow_wsgi.cli import check_config as command
-from dockerflow_wsgi.config import FrameworkSettings
+from dockerflow_wsgi.config import Config, FrameworkSettings
 
 
 def _clean_environment(**variables: str) -> dict[str, str]:
@@ -248,3 +250,110 @@ def test_unknown_check_names_of_a_middleware_with_explicit_checks() -> None:
         "heartbeat_groups (keyword): group 'readiness' names 'dsik', which no check has "
         "(did you mean disk?)"
     )
+
+
+# -- the documentation's examples name checks that exist ------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+BUILT_IN = frozenset(
+    {"check_database_connected", "check_redis_connected", "check_migrations_applied"}
+)
+NAME_VARIABLES = {
+    "heartbeat_groups": "DOCKERFLOW_HEARTBEAT_GROUPS",
+    "check_timeouts": "DOCKERFLOW_CHECK_TIMEOUTS",
+    "non_critical_checks": "DOCKERFLOW_NON_CRITICAL_CHECKS",
+}
+_VARIABLE = "|".join(NAME_VARIABLES.values())
+# DOCKERFLOW_X=value, DOCKERFLOW_X: value, or YAML's name: DOCKERFLOW_X / value: "value".
+_ASSIGNED = re.compile(rf"({_VARIABLE})(?:=|:\s|\s+value:\s)[\"'`]*([^\"'`\s)]+)")
+# A table's "the variable: ``value``" in the row of the variable's name.
+_THE_VARIABLE = re.compile(rf"({_VARIABLE})``[^*]*?the variable: ``([^`]+)``")
+# A docstring's "(``DOCKERFLOW_X``: ``value``)".
+_DOCSTRING = re.compile(rf"``({_VARIABLE})``: ``([^`]+)``")
+_KEYWORD = re.compile(r"\b(heartbeat_groups|check_timeouts|non_critical_checks)=(?=[{\[])")
+_REGISTERED = re.compile(r"@checks\.register[^\n]*\ndef (\w+)")
+
+
+def _examples(text: str) -> list[tuple[str, object]]:
+    """Every example value of the three options in ``text``, as (keyword, value)."""
+    by_variable = {variable: keyword for keyword, variable in NAME_VARIABLES.items()}
+    found: list[tuple[str, object]] = []
+    for pattern in (_ASSIGNED, _THE_VARIABLE, _DOCSTRING):
+        found += [(by_variable[variable], value) for variable, value in pattern.findall(text)]
+    for match in _KEYWORD.finditer(text):
+        found.append((match.group(1), _literal_at(text, match.end())))
+    return found
+
+
+def _literal_at(text: str, start: int) -> object:
+    """The Python literal (a dict or list) that opens at ``text[start]``."""
+    depth = 0
+    for end, char in enumerate(text[start:], start):
+        depth += {"{": 1, "[": 1, "}": -1, "]": -1}.get(char, 0)
+        if depth == 0:
+            return ast.literal_eval(text[start : end + 1])
+    raise AssertionError(f"unclosed literal: {text[start : start + 80]!r}")
+
+
+def _names(keyword: str, value: object) -> set[str]:
+    config = Config.from_options(environ={}, **{keyword: value})
+    if keyword == "heartbeat_groups":
+        return {name for members in config.heartbeat_groups.values() for name in members}
+    return set(getattr(config, keyword))
+
+
+def _pages() -> list[tuple[str, str, frozenset[str]]]:
+    """(name, text, the checks it defines) of each page with its snippets, the README and the
+    modules' docstrings."""
+    pages = []
+    for page in sorted(DOCS.glob("*.rst")):
+        text = page.read_text(encoding="utf-8")
+        included = [
+            (DOCS / path).read_text(encoding="utf-8")
+            for path in re.findall(r"\.\. literalinclude:: (\S+)", text)
+        ]
+        defined = {name for source in included for name in _REGISTERED.findall(source)}
+        pages.append((page.name, "\n".join([text, *included]), BUILT_IN | defined))
+    pages.append(("README.md", (ROOT / "README.md").read_text(encoding="utf-8"), BUILT_IN))
+    for module in sorted((ROOT / "dockerflow_wsgi").rglob("*.py")):
+        pages.append((str(module.relative_to(ROOT)), module.read_text(encoding="utf-8"), BUILT_IN))
+    return pages
+
+
+def _error_forms() -> list[tuple[str, str]]:
+    """The example an invalid value's error shows, for each option: what an operator copies."""
+    forms = []
+    for keyword, variable in NAME_VARIABLES.items():
+        with pytest.raises(ValueError) as raised:
+            Config.from_options(
+                environ={variable: "=" if keyword != "non_critical_checks" else "?"}
+            )
+        forms.append((keyword, re.search(r"must look like (\S+)", str(raised.value)).group(1)))  # type: ignore[union-attr]
+    return forms
+
+
+def test_the_docs_have_examples_of_each_option() -> None:
+    keywords = {keyword for _, text, _ in _pages() for keyword, _ in _examples(text)}
+    assert keywords == set(NAME_VARIABLES)
+
+
+@pytest.mark.parametrize(
+    ("page", "text", "defined"), _pages(), ids=[page for page, _, _ in _pages()]
+)
+def test_documented_examples_name_checks_that_exist_where_they_are_shown(
+    page: str, text: str, defined: frozenset[str]
+) -> None:
+    for keyword, value in _examples(text):
+        try:
+            names = _names(keyword, value)
+        except ValueError:
+            # An invalid value is an example only where the page shows its error.
+            assert f"ValueError: {NAME_VARIABLES[keyword]} must look like" in text, value
+            continue
+        assert names <= defined, (page, keyword, value)
+
+
+@pytest.mark.parametrize(("keyword", "form"), _error_forms())
+def test_the_errors_show_an_example_with_built_in_names(keyword: str, form: str) -> None:
+    assert _names(keyword, form) <= BUILT_IN

@@ -185,7 +185,7 @@ def test_a_malformed_groups_variable_fails_at_construction_showing_the_form(
         DockerflowMiddleware(hello, checks=[])
 
     message = str(raised.value)
-    assert message.startswith("DOCKERFLOW_HEARTBEAT_GROUPS must look like readiness=database")
+    assert message.startswith("DOCKERFLOW_HEARTBEAT_GROUPS must look like startup=")
     assert problem in message
 
 
