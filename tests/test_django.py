@@ -3,7 +3,7 @@ in a Django process of their own, and the test project served by the real gunico
 
 Django is set up once per process and ``tests/test_docs.py`` sets it up its own way in this
 one, so the suites that need the test project's settings (``test_django_wsgi.py``,
-``test_django_checks.py``) are run here in a pytest process of their own, which fails this test
+``test_django_checks.py``, ``test_django_builtins.py``) are run here in a pytest process of their own, which fails this test
 with their report. ``test_django_migration.py`` migrates a ``startproject`` project.
 """
 
@@ -33,7 +33,9 @@ def assert_passed(result: subprocess.CompletedProcess[str]) -> None:
 # -- the suites in a Django process --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("suite", ["test_django_wsgi.py", "test_django_checks.py"])
+@pytest.mark.parametrize(
+    "suite", ["test_django_wsgi.py", "test_django_checks.py", "test_django_builtins.py"]
+)
 def test_the_suite_passes_on_sqlite(suite: str, tmp_path: Path) -> None:
     assert_passed(run_suite(suite, PROJECT_DATABASE=f"sqlite:///{tmp_path / 'db.sqlite3'}"))
 

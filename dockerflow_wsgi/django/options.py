@@ -15,9 +15,9 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from ..config import FrameworkSettings
+from ..config import Config, FrameworkSettings
 
-__all__ = ["settings_options", "settings_source"]
+__all__ = ["configured_check_timeout", "settings_options", "settings_source"]
 
 
 class _SettingsValues:
@@ -60,3 +60,17 @@ def settings_options(options: dict[str, Any]) -> dict[str, Any]:
     if not callable(value):
         raise ValueError(f"{name} must be a callable or its dotted path, got {value!r}")
     return {**options, "version_callback": value}
+
+
+def configured_check_timeout(check_name: str) -> float:
+    """The seconds the heartbeat gives the check ``check_name``, as settings and the
+    environment say: its ``DOCKERFLOW_CHECK_TIMEOUTS`` entry, else ``DOCKERFLOW_CHECK_TIMEOUT``,
+    else 5.
+
+    For the built-in checks, which are plain Django checks and do not know the middleware
+    running them, to bound their own waits; read at each call, as the checks read ``DATABASES``.
+    A timeout given as a keyword of :func:`~dockerflow_wsgi.django.get_wsgi_application` is not
+    seen here: the check then gives up after the configured one.
+    """
+    config = Config.from_options(framework=settings_source())
+    return config.check_timeouts.get(check_name, config.check_timeout)
