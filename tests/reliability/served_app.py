@@ -24,6 +24,13 @@ addition is switched on by a variable the test sets on the server process:
 ``RELIABILITY_HUNG_CHECK=1``
     Only ``hang``. It logs ``Check hang started`` each time it starts, so its runs can be
     counted per worker from the log.
+``RELIABILITY_LATE_CHECK=SECONDS``
+    Only ``late``, a check that sleeps that long (a little over the check timeout: a check
+    that always ends late), then answers ok. It logs ``Check late started`` each time it
+    starts.
+``RELIABILITY_EXITING_RECEIVER=exit_3`` (or ``interrupt``)
+    A receiver of both heartbeat signals that raises ``SystemExit(3)`` (or
+    ``KeyboardInterrupt``) at every run.
 ``RELIABILITY_EXITING_CHECKS=exit_3,exit_0,interrupt``
     Checks that raise what ends a process when it reaches the server: ``SystemExit(3)``
     (gunicorn's "worker failed to boot" code), ``SystemExit(0)`` and ``KeyboardInterrupt``;
@@ -45,7 +52,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
 import dockerflow_wsgi
-from dockerflow_wsgi import checks
+from dockerflow_wsgi import checks, signals
 from dockerflow_wsgi.middleware import find_middleware
 from example_app.app import app
 
@@ -199,6 +206,17 @@ def hang() -> list[checks.CheckMessage]:
 if _enabled("RELIABILITY_FAULTY_CHECKS") or _enabled("RELIABILITY_HUNG_CHECK"):
     checks.register(hang)
 
+if _enabled("RELIABILITY_LATE_CHECK"):
+    _lateness = float(os.environ["RELIABILITY_LATE_CHECK"])
+
+    @checks.register
+    def late() -> list[checks.CheckMessage]:
+        _count_run("late")
+        logger.info("Check late started")
+        time.sleep(_lateness)
+        return []
+
+
 if _enabled("RELIABILITY_FAULTY_CHECKS"):
 
     @checks.register
@@ -245,3 +263,18 @@ EXITING_CHECKS = {check.__name__: check for check in (exit_3, exit_0, interrupt)
 
 for _name in filter(None, os.environ.get("RELIABILITY_EXITING_CHECKS", "").split(",")):
     checks.register(EXITING_CHECKS[_name])
+
+
+def _exiting_receiver(sender: Any, **extra: Any) -> None:
+    _count_run("exiting_receiver")
+    raise _RECEIVER_RAISES[os.environ["RELIABILITY_EXITING_RECEIVER"]]()
+
+
+_RECEIVER_RAISES: dict[str, Callable[[], BaseException]] = {
+    "exit_3": lambda: SystemExit(3),
+    "interrupt": KeyboardInterrupt,
+}
+
+if _enabled("RELIABILITY_EXITING_RECEIVER"):
+    signals.heartbeat_passed.connect(_exiting_receiver)
+    signals.heartbeat_failed.connect(_exiting_receiver)
