@@ -32,6 +32,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+_HTTP = frozenset({"http"})
 _USER_AGENT = b"user-agent"
 _ACCEPT_LANGUAGE = b"accept-language"
 _TRACEPARENT = b"traceparent"
@@ -62,11 +63,15 @@ class DockerflowASGIMiddleware:
 
     :param app: the ASGI application to wrap.
     :param options: the options of :class:`~dockerflow_wsgi.DockerflowMiddleware`.
-    :raises ValueError: for an invalid option or environment variable, naming it.
+    :raises ValueError: for an invalid option or environment variable, naming it. Built while
+        an event loop runs (Starlette and FastAPI build ``add_middleware``'s middleware on
+        their first call, the lifespan's), the middleware fails the lifespan's startup with
+        the error's text instead, which stops uvicorn and hypercorn, and fails every other
+        call with the error.
     """
 
     def __init__(self, app: ASGIApp, **options: Any) -> None:
-        self._setup(app, DockerflowCore.from_options(options, sender=self))
+        self._build(app, options, None)
 
     @classmethod
     def with_framework_settings(
@@ -76,11 +81,31 @@ class DockerflowASGIMiddleware:
         configuration (see :meth:`DockerflowMiddleware.with_framework_settings
         <dockerflow_wsgi.DockerflowMiddleware.with_framework_settings>`)."""
         middleware = cls.__new__(cls)
-        middleware._setup(app, DockerflowCore.from_options(options, framework, sender=middleware))
+        middleware._build(app, options, framework)
         return middleware
+
+    def _build(
+        self, app: ASGIApp, options: dict[str, Any], framework: Optional[FrameworkSettings]
+    ) -> None:
+        try:
+            core = DockerflowCore.from_options(options, framework, sender=self)
+        except (TypeError, ValueError) as exc:
+            if not _event_loop_running():
+                raise
+            # Built by a server already running the application: Starlette builds its
+            # middleware on its first call, the lifespan's. Raised from here, the error would
+            # fail that one call, which uvicorn and hypercorn take for an application without
+            # lifespan support, and then every request with a 500. Failing the lifespan's
+            # startup stops them instead.
+            self.app = _RefusedOptions(exc)
+            self._protocols = frozenset()
+            return
+        self._setup(app, core)
 
     def _setup(self, app: ASGIApp, core: DockerflowCore) -> None:
         self.app = app
+        #: The scope types this middleware handles; it hands every other on to ``app``.
+        self._protocols = _HTTP
         self.core = core
         self.config = core.config
         self.heartbeat = core.heartbeat
@@ -97,8 +122,9 @@ class DockerflowASGIMiddleware:
         self._request_id_header = core.config.request_id_header.lower().encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or REQUEST_ID_KEY in scope:
-            # lifespan, websocket, or a request an outer middleware already handles.
+        if scope["type"] not in self._protocols or REQUEST_ID_KEY in scope:
+            # lifespan, websocket, a request an outer middleware already handles, or any call
+            # of a middleware whose options were refused.
             await self.app(scope, receive, send)
             return
         if self._background is not None:
@@ -179,6 +205,37 @@ class DockerflowASGIMiddleware:
         if path.startswith(root):
             return path, self.core.route(path[len(root) :])
         return root + path, self.core.route(path)
+
+
+def _event_loop_running() -> bool:
+    """Whether an event loop runs in this thread: whatever builds the middleware now is
+    serving already, and cannot stop on an exception it gets."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _RefusedOptions:
+    """The application of a middleware whose options were refused while a server ran it.
+
+    It fails the lifespan's startup with the error's text, which stops uvicorn and hypercorn
+    (as Starlette's own lifespan does, the error is raised on after that); any other call (a
+    server run without lifespan) fails with the error.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self._traceback = error.__traceback__
+        self.message = f"DockerflowASGIMiddleware: {type(error).__name__}: {error}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and (await receive())["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.failed", "message": self.message})
+        # Its first traceback each time, where the options were refused, rather than one that
+        # grows with every call.
+        raise self.error.with_traceback(self._traceback)
 
 
 class _Exchange:
