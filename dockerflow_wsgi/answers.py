@@ -15,7 +15,7 @@ from .checks import ERROR
 from .checks.heartbeat import heartbeat_payload
 from .checks.runner import CheckResults
 from .config import Config
-from .redact import describe_exception, masked_traceback
+from .redact import describe_exception, mask_secrets, masked_traceback
 from .version import VersionFileError, load_version_json
 
 __all__ = [
@@ -153,9 +153,13 @@ def version_answer(config: Config) -> Answer:
     try:
         version = callback(config.version_path)
     except VersionFileError as exc:
-        logger.error("Cannot serve /__version__: %s", exc)
-        return json_answer(500, {"error": str(exc)})
-    except Exception as exc:
+        # A callback may raise it too, with a text of its own: masked like any other.
+        reason = mask_secrets(str(exc))
+        logger.error("Cannot serve /__version__: %s", reason)
+        return json_answer(500, {"error": reason})
+    except BaseException as exc:
+        # SystemExit and KeyboardInterrupt included: this is one request to a server, and let
+        # through they end a uWSGI worker (gunicorn answers an HTML page).
         logger.error(
             "version_callback failed: %s",
             describe_exception(exc),
@@ -169,9 +173,12 @@ def version_answer(config: Config) -> Answer:
         return json_answer(500, {"error": "version information is not a JSON object"})
     try:
         return json_answer(200, dict(version))
-    except (TypeError, ValueError, RecursionError) as exc:
-        # NaN, Infinity, keys JSON cannot have: the answer must be strict JSON or nothing.
-        logger.error("version_callback returned what JSON cannot carry: %s", exc)
+    except BaseException as exc:
+        # NaN, Infinity, keys JSON cannot have, a value whose repr() (JSON's last resort)
+        # raises: the answer must be strict JSON or nothing.
+        logger.error(
+            "version_callback returned what JSON cannot carry: %s", describe_exception(exc)
+        )
         return json_answer(500, {"error": "version information is not valid JSON"})
 
 

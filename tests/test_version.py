@@ -9,8 +9,12 @@ import threading
 
 import pytest
 import webtest
+from test_asgi import call, http_scope
+from test_asgi import hello as asgi_hello
 
 from dockerflow_wsgi import DockerflowMiddleware
+from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
+from dockerflow_wsgi.logging import JsonLogFormatter
 from dockerflow_wsgi.version import MAX_VERSION_FILE_SIZE, VersionFileError, load_version_json
 
 VERSION = {
@@ -433,3 +437,101 @@ def test_a_callback_value_json_cannot_carry_is_a_500_never_a_bare_nan(tmp_path, 
     assert_json_answer(response)
     assert response.json == {"error": "version information is not valid JSON"}
     assert len(errors()) == 1
+
+
+# -- a callback raising what would end a process -----------------------------------------------
+
+
+class Fatal(BaseException):
+    """A BaseException of the application's own: neither an Exception nor a standard one."""
+
+
+#: A secret the exception's text carries: it may reach no response and no log line.
+CALLBACK_SECRET = "Cb-Pa55w0rd-91"
+LEAKY_TEXT = f"cannot reach postgresql://app:{CALLBACK_SECRET}@db.internal/app"
+FATAL = [SystemExit(3), SystemExit(LEAKY_TEXT), KeyboardInterrupt(LEAKY_TEXT), GeneratorExit()]
+FATAL.append(Fatal(LEAKY_TEXT))
+
+
+def raising(exception: BaseException):
+    def callback(version_path):
+        raise exception
+
+    return callback
+
+
+@pytest.mark.parametrize("raised", FATAL, ids=lambda raised: f"{raised!r}"[:20])
+def test_a_callback_raising_any_base_exception_is_a_json_500_with_one_masked_error(
+    tmp_path, errors, raised
+):
+    client = client_for(version_path=tmp_path, version_callback=raising(raised))
+
+    try:
+        response = client.get("/__version__", status="*")
+    except BaseException as exc:
+        pytest.fail(f"{exc!r} reached the server: a uWSGI worker dies of it")
+    follow_up = client.get("/__lbheartbeat__", status=200)
+
+    assert response.status_code == 500
+    assert_json_answer(response)
+    assert response.json == {"error": f"version callback failed: {type(raised).__name__}"}
+    [record] = errors()
+    logged = JsonLogFormatter().format(record)
+    assert type(raised).__name__ in record.getMessage()
+    assert "Traceback" in record.traceback
+    assert CALLBACK_SECRET not in logged + response.text + follow_up.text
+
+
+@pytest.mark.parametrize("raised", FATAL, ids=lambda raised: f"{raised!r}"[:20])
+def test_under_asgi_a_callback_raising_any_base_exception_is_a_json_500(tmp_path, errors, raised):
+    middleware = DockerflowASGIMiddleware(
+        asgi_hello, version_path=tmp_path, version_callback=raising(raised)
+    )
+
+    seen = call(middleware, http_scope("/__version__"))
+
+    assert seen.raised is None
+    assert (seen.status, seen.json()) == (
+        500,
+        {"error": f"version callback failed: {type(raised).__name__}"},
+    )
+    [record] = errors()
+    assert CALLBACK_SECRET not in JsonLogFormatter().format(record)
+
+
+class ExplodingRepr:
+    """A value JSON can only write with its repr(), which raises."""
+
+    def __repr__(self) -> str:
+        raise Fatal(LEAKY_TEXT)
+
+
+@pytest.mark.parametrize(
+    "version",
+    [{"version": ExplodingRepr()}, {"version": {"nested": ExplodingRepr()}}],
+    ids=["value", "nested"],
+)
+def test_a_callback_value_that_cannot_even_be_shown_is_a_json_500(tmp_path, errors, version):
+    client = client_for(version_path=tmp_path, version_callback=lambda path: version)
+
+    try:
+        response = client.get("/__version__", status="*")
+    except BaseException as exc:
+        pytest.fail(f"{exc!r} reached the server")
+
+    assert response.status_code == 500
+    assert response.json == {"error": "version information is not valid JSON"}
+    [record] = errors()
+    assert CALLBACK_SECRET not in JsonLogFormatter().format(record)
+
+
+def test_a_callback_raising_version_file_error_has_its_text_masked(tmp_path, errors):
+    client = client_for(
+        version_path=tmp_path, version_callback=raising(VersionFileError(LEAKY_TEXT))
+    )
+
+    response = client.get("/__version__", status=500)
+
+    assert response.json == {"error": "cannot reach postgresql://app:***@db.internal/app"}
+    [record] = errors()
+    assert CALLBACK_SECRET not in JsonLogFormatter().format(record)
