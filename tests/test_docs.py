@@ -673,9 +673,16 @@ def _yaml(name: str) -> Any:
     return yaml.safe_load((SNIPPETS / name).read_text(encoding="utf-8"))
 
 
+def _container(name: str) -> dict[str, Any]:
+    """The one container of the Deployment in snippet ``name``."""
+    (container,) = _yaml(name)["spec"]["template"]["spec"]["containers"]
+    return container  # type: ignore[no-any-return]
+
+
 def _probe_container() -> tuple[dict[str, Any], dict[str, str]]:
-    (container,) = _yaml("kubernetes-probes.yaml")["containers"]
-    return container, {e["name"]: e["value"] for e in container["env"]}
+    """The probes' container and its plain environment (not the variables from Secrets)."""
+    container = _container("kubernetes-probes.yaml")
+    return container, {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
 
 def test_kubernetes_probes_use_the_right_paths_and_timeouts() -> None:
@@ -730,7 +737,7 @@ def test_the_pod_local_check_fails_when_the_scratch_disk_is_full(
 
 
 def test_the_exec_probe_runs_the_heartbeat_command() -> None:
-    probe = _yaml("kubernetes-exec-probe.yaml")["readinessProbe"]
+    probe = _container("kubernetes-exec-probe.yaml")["readinessProbe"]
     program, *args = probe["exec"]["command"]
     assert program == "dockerflow-wsgi"
     assert args == [
@@ -771,7 +778,8 @@ def test_the_http_healthcheck_reports_the_heartbeat(failing: bool, healthy: bool
 def test_the_cli_healthcheck_is_the_exec_probe() -> None:
     command = _healthcheck_command("healthcheck-cli.Dockerfile")
     # Docker's health is the whole heartbeat's; the readiness probe asks its group only.
-    assert command == _yaml("kubernetes-exec-probe.yaml")["readinessProbe"]["exec"]["command"][:4]
+    probe = _container("kubernetes-exec-probe.yaml")["readinessProbe"]
+    assert command == probe["exec"]["command"][:4]
 
 
 def test_the_heartbeat_without_details_still_logs_them(
