@@ -1,7 +1,11 @@
 """mozlog JSON output for the standard library's logging, and the request id filter.
 
-The library adds no handlers and sets no levels; it offers a handler, a formatter and a filter
-for the application's own logging configuration, e.g. with :func:`logging.config.dictConfig`::
+The library adds no handlers and sets no levels unless the application asks, with one call::
+
+    dockerflow_wsgi.logging.configure(name="myapp", level="INFO")
+
+Otherwise it offers a handler, a formatter and a filter for the application's own logging
+configuration, e.g. with :func:`logging.config.dictConfig`::
 
     "handlers": {"mozlog": {"class": "dockerflow_wsgi.logging.MozlogHandler", "name": "myapp"}},
 
@@ -21,7 +25,7 @@ import math
 import socket
 import sys
 import traceback
-from typing import Any, Optional, TextIO
+from typing import Any, Optional, TextIO, Union
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -39,6 +43,7 @@ __all__ = [
     "MozlogFormatter",
     "MozlogHandler",
     "RequestIdLogFilter",
+    "configure",
     "process_stdout",
     "request_id_context",
 ]
@@ -403,3 +408,50 @@ class MozlogHandler(logging.StreamHandler):
         if isinstance(fmt, JsonLogFormatter) and fmt.logger_name != self.logger_name:
             fmt = fmt.renamed(self.logger_name)
         super().setFormatter(fmt)
+
+
+def configure(name: str = "Dockerflow", level: Union[int, str] = "INFO") -> MozlogHandler:
+    """Send every logger's records to standard output as mozlog, through one
+    :class:`MozlogHandler` on the root logger; return that handler.
+
+    The one call a service needs for Dockerflow's "logs go to stdout": the
+    ``request.summary`` lines, the application's records and its libraries' all reach the
+    root logger, each with its request's ``rid``. Every logger stays as it was: unlike
+    :func:`logging.config.dictConfig`'s and ``fileConfig``'s defaults, none made earlier is
+    disabled.
+
+    Calling it again (an app factory run once per test) replaces the :class:`MozlogHandler`
+    already on the root logger, so each record is still written once; the root's other
+    handlers (Sentry's, pytest's capture) stay.
+
+    .. code-block:: python
+
+        import dockerflow_wsgi.logging
+
+        dockerflow_wsgi.logging.configure(name="myapp", level="INFO")
+
+    :param name: the ``Logger`` field of each line: the application's name.
+    :param level: the root logger's level, a name (any case) or a number. The request summaries
+        are written whatever it is: ``request.summary`` gets level INFO unless the application
+        set one.
+    :raises ValueError: ``level`` is not a logging level; then nothing is changed.
+    """
+    # Imported here: the summary's module imports this one.
+    from .summary import summary_logger
+
+    root = logging.getLogger()
+    try:
+        root.setLevel(level.upper() if isinstance(level, str) else level)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"configure(level={level!r}): {level!r} is not a logging level "
+            "(a name such as 'INFO' or a number)"
+        ) from None
+    handler = MozlogHandler(name=name)
+    for earlier in root.handlers[:]:
+        if isinstance(earlier, MozlogHandler):
+            root.removeHandler(earlier)
+    root.addHandler(handler)
+    if summary_logger.level == logging.NOTSET:
+        summary_logger.setLevel(logging.INFO)
+    return handler
