@@ -249,7 +249,7 @@ class Heartbeat(ProcessLocal):
 
     def report(self, results: CheckResults) -> None:
         """Log the run's findings, record them in the metrics, and tell the signal receivers
-        how it went."""
+        how it went; whatever a receiver raises is logged at ERROR, never raised."""
         if self.metrics is not None:
             self.metrics.observe_run(results)
         for name, messages in results.messages.items():
@@ -272,6 +272,8 @@ class Heartbeat(ProcessLocal):
         signal = signals.heartbeat_failed if failed else signals.heartbeat_passed
         try:
             signal.send(self.sender, level=results.level)
-        except Exception:
-            # A broken receiver must not turn the health answer into a crash.
+        except BaseException:
+            # A receiver is the application's code, run for a public endpoint: whatever it
+            # raises (SystemExit and KeyboardInterrupt too, which would end a uWSGI worker or
+            # an event loop) must leave the health answer as it was.
             logger.error("A receiver of %s raised", signal.name, exc_info=True)
