@@ -7,7 +7,8 @@ than a variable, lets one running worker meet each of them in turn.
 
 No Flask and no database, so that what happens to the worker is the library's doing. Records
 are mozlog JSON lines on stdout (the example's logging). Every answer carries the answering
-process's id in ``X-Worker-Pid``; ``/`` answers ``{"pid": ...}``.
+process's id in ``X-Worker-Pid``; every path but Dockerflow's answers ``{"pid": ...}``, which
+also serves ``test_secrets_sent_by_clients`` as a bare app.
 """
 
 from __future__ import annotations
