@@ -16,7 +16,6 @@ SECRET_KEY = "test-project-7Hq2vX9pLm4Rk8sWz3Ny6Tb1Jc5Fd0Ga-not-for-production"
 DEBUG = False
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
 
-# [apps]
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -24,9 +23,7 @@ INSTALLED_APPS = [
     "dockerflow_wsgi.django",
     "notes",
 ]
-# [/apps]
 
-# [middleware]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -37,7 +34,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "notes.middleware.FailOnRequestMiddleware",
 ]
-# [/middleware]
 
 ROOT_URLCONF = "project.urls"
 WSGI_APPLICATION = "project.wsgi.application"
