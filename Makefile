@@ -16,12 +16,15 @@ $(VENV)/.installed-%: $(BIN)/python setup.cfg setup.py pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[$*]'
 	touch $@
 
-example_app/version.json: $(VENV)/.installed-example
-	$(BIN)/dockerflow-wsgi version-json --output $@
+## run: serve example_app under gunicorn on $PORT (default 8000), SQLite by default. Its stdout
+## is mozlog JSON only (gunicorn's own lines go to stderr), so make echoes none of its commands.
+## version.json, written afresh for the current commit, goes where the Flask shim looks by
+## default and where the Docker image has it: the parent of the app's directory, the checkout.
+run: $(VENV)/.installed-example
+	$(BIN)/dockerflow-wsgi version-json --output version.json
+	$(BIN)/gunicorn --config example_app/gunicorn.conf.py app:app
 
-## run: serve example_app under gunicorn on $PORT (default 8000), SQLite by default
-run: $(VENV)/.installed-example example_app/version.json
-	cd example_app && ../$(BIN)/gunicorn --config gunicorn.conf.py app:app
+.SILENT: run $(BIN)/python $(VENV)/.installed-example
 
 ## test: lint, then the whole test suite
 test: $(VENV)/.installed-test lint docs
@@ -64,5 +67,5 @@ format: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis docs/_build \
-		example_app/version.json example_app/*.sqlite3
+		version.json example_app/*.sqlite3
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import logging.config
 import os
+
+import dockerflow_wsgi.logging
 
 
 def configure_logging() -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    logging.config.dictConfig(
-        {
-            "version": 1,
-            # gunicorn's own loggers, and the library's, exist before this runs; keep them.
-            "disable_existing_loggers": False,
-            # On the process's stdout, also under uWSGI, with each record's request id.
-            "handlers": {
-                "mozlog": {"class": "dockerflow_wsgi.logging.MozlogHandler", "name": "example_app"}
-            },
-            "root": {"handlers": ["mozlog"], "level": level},
-            "loggers": {"request.summary": {"level": "INFO"}},
-        }
-    )
+    # One MozlogHandler on the root logger (on descriptor 1, also under uWSGI), each record
+    # with its request id; gunicorn's own loggers, and the library's, exist before this runs
+    # and stay enabled; the request summaries are written whatever LOG_LEVEL says.
+    dockerflow_wsgi.logging.configure(name="example_app", level=os.environ.get("LOG_LEVEL", "INFO"))
