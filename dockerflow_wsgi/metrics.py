@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Optional
 
 from .answers import Answer
-from .checks.messages import OK, level_to_text
+from .checks.messages import OK, STATUSES, level_to_text
 
 if TYPE_CHECKING:
     from .checks.runner import CheckResults
@@ -81,6 +81,10 @@ class Metrics:
             "Runs of the checks, by the status of their result.",
             ["status"],
         )
+        # Each status counted from 0 at start: rate() sees no increase in a series whose first
+        # sample is already 1, so a process's first failed run would never show on a dashboard.
+        for status in STATUSES.values():
+            self.heartbeat_runs.labels(status)
         self._counted: dict[tuple[str, int], Any] = {}
         self._timed: dict[str, Any] = {}
         self._lock = threading.Lock()
