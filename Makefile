@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint format clean docs bench soak fleet
+.PHONY: run test lint format clean docs bench soak fleet dist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,17 @@ run: $(VENV)/.installed-example
 	$(BIN)/gunicorn --config example_app/gunicorn.conf.py app:app
 
 .SILENT: run $(BIN)/python $(VENV)/.installed-example
+
+# The build front end alone: building needs none of the extras. It makes its own isolated
+# environment with the build system pyproject.toml names.
+$(VENV)/.installed-build: $(BIN)/python
+	$(BIN)/python -m pip install --quiet 'build>=1.0'
+	touch $@
+
+DIST ?= dist
+## dist: build the sdist and the wheel into $(DIST) (default dist/), for pip install <wheel>
+dist: $(VENV)/.installed-build
+	$(BIN)/python -m build --outdir $(DIST) .
 
 ## test: lint, then the whole test suite
 test: $(VENV)/.installed-test lint docs
