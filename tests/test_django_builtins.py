@@ -136,6 +136,25 @@ def test_the_migrations_of_a_database_that_never_answers_cannot_be_checked(silen
     assert silent_database["OPTIONS"] == {}
 
 
+def test_the_heartbeat_reports_the_checks_own_error_before_its_timeout(silent_database):
+    """Given up a second under the check's timeout: E001 says more than E102 (timed out)."""
+    with override_settings(DOCKERFLOW_CHECK_TIMEOUT=3):
+        client = webtest.TestApp(get_wsgi_application())
+        started = time.monotonic()
+        response = client.get("/__heartbeat__", status="*")
+        took = time.monotonic() - started
+
+    assert took < 3
+    assert response.status_int == 500
+    details = response.json["details"]
+    assert list(details["check_database_connected"]["messages"]) == [
+        health.ERROR_CANNOT_CONNECT_DATABASE
+    ]
+    assert list(details["check_migrations_applied"]["messages"]) == [
+        health.INFO_CANT_CHECK_MIGRATIONS
+    ]
+
+
 def test_a_closer_timeout_of_the_project_is_kept(silent_database):
     """The check's timeout bounds the wait; a project's own shorter one still applies."""
     if silent_database["ENGINE"].endswith("mysql"):

@@ -61,13 +61,15 @@ def checking_connection(alias: str, timeout: float) -> Iterator[BaseDatabaseWrap
 
 def _bounded(vendor: str, options: Mapping[str, Any], timeout: float) -> dict[str, Any]:
     """The driver options of ``vendor`` that bound connecting (and, for MySQL, reading the
-    server's greeting and answers) to ``timeout``, unless ``options`` bound them closer.
+    server's greeting and answers) by ``timeout``, unless ``options`` bound them closer.
 
-    Whole seconds, as libpq and libmysqlclient take them (libpq waits 2 s at the least).
-    PyMySQL stops waiting for the server at ``connect_timeout`` only for the TCP connection:
-    its greeting is read under ``read_timeout``.
+    Whole seconds, as libpq and libmysqlclient take them, one under the timeout where there is
+    one to spare: the check then reports its own E001 before the heartbeat stops waiting for it
+    (E102). libpq waits 2 s at the least. PyMySQL stops waiting for the server at
+    ``connect_timeout`` only for the TCP connection: its greeting is read under
+    ``read_timeout``.
     """
-    seconds: float = max(1, math.ceil(timeout))
+    seconds: float = max(1, math.ceil(timeout) - 1)
     if vendor == "postgresql":
         names: tuple[str, ...] = ("connect_timeout",)
     elif vendor == "mysql":
