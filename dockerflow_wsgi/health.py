@@ -1,4 +1,5 @@
-"""Check message ids: the ``dockerflow`` package's, under the same names, and ours (E101-E105).
+"""Check message ids: the ``dockerflow`` package's, under the same names, and ours (E101-E105,
+I106).
 
 A check that ports from the ``dockerflow`` package keeps its ids, so dashboards and alerts keyed
 on them keep working::
@@ -36,3 +37,5 @@ ERROR_CHECK_PLUGIN_BROKEN = "dockerflow.health.E103"
 ERROR_UNKNOWN_CHECK = "dockerflow.health.E104"
 #: The background runner's latest result is too old to be trusted.
 ERROR_STALE_RESULT = "dockerflow.health.E105"
+#: A check returned more messages than a heartbeat keeps: how many were left out.
+INFO_MESSAGES_LEFT_OUT = "dockerflow.health.I106"

@@ -5,22 +5,37 @@ may reach the request: an exception of any kind (``SystemExit`` and ``KeyboardIn
 included, which would otherwise end a server's worker), a result of the wrong shape, a message
 whose text cannot be made or holds a password, a value JSON cannot carry. Each of those
 becomes an E101 Error for that check alone, and every text that crosses is masked and bounded.
+So is the number of messages: a check that returns thousands would otherwise make a heartbeat
+body of megabytes and as many log records at every run.
 """
 
 from __future__ import annotations
 
+import heapq
 import inspect
-from typing import Any, Optional
+from operator import attrgetter
+from typing import Any, NamedTuple, Optional
 
 from .. import health
 from ..redact import describe_exception, mask_secrets, masked_traceback
-from .messages import CheckMessage, Error
+from .messages import CheckMessage, Error, Info
 from .registry import Check
 
-__all__ = ["MAX_MESSAGE_LENGTH", "CheckFailure", "evaluate", "evaluate_async", "is_async"]
+__all__ = [
+    "MAX_MESSAGES",
+    "MAX_MESSAGE_LENGTH",
+    "CheckFailure",
+    "evaluate",
+    "evaluate_async",
+    "is_async",
+]
 
 #: Characters of a message's text (or an exception's) that a heartbeat shows.
 MAX_MESSAGE_LENGTH = 1000
+
+#: Messages of one check that cross the boundary, those of the highest levels; the others are
+#: counted in one more message, I106.
+MAX_MESSAGES = 100
 
 # How much of a result that is not a list of messages is quoted in the E101 message.
 _QUOTED_RESULT_LENGTH = 80
@@ -97,22 +112,35 @@ def _uninspectable(exc: BaseException) -> list[CheckMessage]:
     ]
 
 
+class _Plain(NamedTuple):
+    """A message's values, each read once and of the right type, not masked yet."""
+
+    text: str
+    level: int
+    hint: Optional[str]
+    ident: Optional[str]
+
+
 def _validated(result: Any) -> list[CheckMessage]:
     if result is None:
         return []
     if not isinstance(result, (list, tuple)):
         return [CheckFailure(f"the check returned {_quoted(result)}, not a list of messages")]
-    clean = []
+    plain = []
     for position, message in enumerate(result):
-        made, problem = _clean(message)
-        if made is None:
+        values, problem = _plain(message)
+        if values is None:
             return [CheckFailure(f"message {position} of the check's result {problem}")]
-        clean.append(made)
-    return clean
+        plain.append(values)
+    if len(plain) <= MAX_MESSAGES:
+        return [_masked(values) for values in plain]
+    # Highest levels first, in the check's order within a level; only those kept are masked.
+    kept = heapq.nlargest(MAX_MESSAGES, plain, key=attrgetter("level"))
+    return [*map(_masked, kept), _left_out(len(plain) - MAX_MESSAGES)]
 
 
-def _clean(message: Any) -> tuple[Optional[CheckMessage], str]:
-    """A plain copy of ``message`` with its text masked and bounded, or why there is none."""
+def _plain(message: Any) -> tuple[Optional[_Plain], str]:
+    """The values of ``message``, or why it is not a valid message."""
     if not isinstance(message, CheckMessage):
         return None, f"is {_quoted(message)}, not a CheckMessage"
     level = message.level
@@ -126,13 +154,32 @@ def _clean(message: Any) -> tuple[Optional[CheckMessage], str]:
         return None, f"has a msg of type {type(message.msg).__name__} that cannot be made text"
     hint = message.hint
     return (
-        CheckMessage(
-            mask_secrets(text, limit=MAX_MESSAGE_LENGTH),
-            level=int(level),
-            hint=mask_secrets(str.__str__(hint)) if isinstance(hint, str) else None,
-            id=None if ident is None else mask_secrets(str.__str__(ident)),
+        _Plain(
+            text,
+            int(level),
+            str.__str__(hint) if isinstance(hint, str) else None,
+            None if ident is None else str.__str__(ident),
         ),
         "",
+    )
+
+
+def _masked(values: _Plain) -> CheckMessage:
+    """A plain message of ``values``, its texts masked and bounded."""
+    return CheckMessage(
+        mask_secrets(values.text, limit=MAX_MESSAGE_LENGTH),
+        level=values.level,
+        hint=None if values.hint is None else mask_secrets(values.hint),
+        id=None if values.ident is None else mask_secrets(values.ident),
+    )
+
+
+def _left_out(count: int) -> CheckMessage:
+    return Info(
+        f"{count:,} more messages left out: a check reports at most {MAX_MESSAGES}",
+        hint="the heartbeat and the log keep the messages of the highest levels; report a "
+        "problem once, with how often it occurs",
+        id=health.INFO_MESSAGES_LEFT_OUT,
     )
 
 
