@@ -420,8 +420,8 @@ def configure(name: str = "Dockerflow", level: Union[int, str] = "INFO") -> Mozl
     :func:`logging.config.dictConfig`'s and ``fileConfig``'s defaults, none made earlier is
     disabled.
 
-    Calling it again (an app factory run once per test) replaces the :class:`MozlogHandler`
-    already on the root logger, so each record is still written once; the root's other
+    A :class:`MozlogHandler` already on the root logger (an earlier call's: an app factory
+    runs once per test) is replaced, so each record is still written once; the root's other
     handlers (Sentry's, pytest's capture) stay.
 
     .. code-block:: python

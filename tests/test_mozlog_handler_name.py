@@ -109,3 +109,13 @@ def test_another_kind_of_formatter_is_used_as_given():
     assert handler.formatter is plain
     handler.handle(logging.LogRecord("some.module", logging.INFO, "", 0, "hello", (), None))
     assert handler.stream.getvalue() == "some.module: hello\n"
+
+
+def test_the_dockerflow_package_names_its_lines_after_the_handler_too():
+    """The behaviour kept, seen in the package it comes from."""
+    upstream = pytest.importorskip("dockerflow.logging")
+    handler = upstream.MozlogHandler(io.StringIO(), name="myservice")
+
+    handler.setFormatter(upstream.MozlogFormatter(logger_name="the-formatters-name"))
+
+    assert logged_line(handler)["Logger"] == "myservice"
