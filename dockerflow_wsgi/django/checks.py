@@ -80,9 +80,9 @@ def check_database_connected(app_configs: Any = None, **kwargs: Any) -> list[che
 
     E001 when a database cannot be reached, E003 when its settings are wrong, E002 when it
     answers the connection but not the query; each message names the database's alias. A
-    database that does not answer is given up after the check's timeout
+    database that does not answer is given up a second under the check's timeout
     (``DOCKERFLOW_CHECK_TIMEOUTS`` or ``DOCKERFLOW_CHECK_TIMEOUT``, from settings or the
-    environment), libpq's 2 seconds at the least.
+    environment), after libpq's 2 seconds at the least.
     """
     timeout = configured_check_timeout("check_database_connected")
     return [message for alias in connections for message in _database_errors(alias, timeout)]
