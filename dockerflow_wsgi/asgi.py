@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 from .answers import ANSWERED_METHODS, GROUPS_PATH, METHOD_NOT_ALLOWED, Answer
 from .config import FrameworkSettings
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
+from .cors import ALLOW_ORIGIN, with_request_id_exposed
 from .request_id import (
     accept_request_id,
     mark_exception,
@@ -33,6 +34,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _HTTP = frozenset({"http"})
+_ALLOW_ORIGIN = ALLOW_ORIGIN.encode("latin-1")
+_ALLOW_ORIGIN_LENGTH = len(_ALLOW_ORIGIN)
 _USER_AGENT = b"user-agent"
 _ACCEPT_LANGUAGE = b"accept-language"
 _TRACEPARENT = b"traceparent"
@@ -207,6 +210,19 @@ class DockerflowASGIMiddleware:
         return root + path, self.core.route(path)
 
 
+def _with_exposed(headers: Any, request_id_header: str) -> list[tuple[bytes, bytes]]:
+    """A copy of a CORS response's ``headers`` (the application's list is left as it is),
+    the request id header exposed to browser code as
+    :func:`~dockerflow_wsgi.cors.with_request_id_exposed` says."""
+    as_text = [
+        (bytes(name).decode("latin-1"), bytes(value).decode("latin-1")) for name, value in headers
+    ]
+    exposed = with_request_id_exposed(as_text, request_id_header)
+    if exposed is None:
+        return list(headers)
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in exposed]
+
+
 def _event_loop_running() -> bool:
     """Whether an event loop runs in this thread: whatever builds the middleware now is
     serving already, and cannot stop on an exception it gets."""
@@ -283,11 +299,20 @@ class _Exchange:
             wanted = self._middleware._request_id_header
             length = len(wanted)
             headers = message.get("headers", ())
+            has_id = cross_origin = False
             for name, _ in headers:
-                # Most names differ in length already, and len() is cheaper than lower().
-                if len(name) == length and bytes(name).lower() == wanted:
-                    break  # the application's own, as it wants it
-            else:
+                # Most names differ in length from both already, and len() is cheaper than
+                # lower().
+                size = len(name)
+                if size == length:
+                    if bytes(name).lower() == wanted:
+                        has_id = True  # the application's own, as it wants it
+                elif size == _ALLOW_ORIGIN_LENGTH and bytes(name).lower() == _ALLOW_ORIGIN:
+                    cross_origin = True
+            if cross_origin:
+                headers = _with_exposed(headers, self._middleware.config.request_id_header)
+                message = {**message, "headers": headers}
+            if not has_id:
                 header = (wanted, self.request_id.encode("latin-1"))
                 if type(headers) is list:
                     # The response's own list, made for this message (as Starlette's

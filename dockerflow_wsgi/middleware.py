@@ -30,6 +30,7 @@ from .answers import (
 from .checks.registry import Check
 from .config import FrameworkSettings, VersionCallback
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
+from .cors import ALLOW_ORIGIN, with_request_id_exposed
 from .request_id import (
     accept_request_id,
     generate_request_id,
@@ -277,6 +278,9 @@ class DockerflowMiddleware:
         return [] if method == "HEAD" else [answer.body]
 
 
+_ALLOW_ORIGIN_LENGTH = len(ALLOW_ORIGIN)
+
+
 class _Exchange(list):  # type: ignore[type-arg]
     """One request's passage through the middleware, and, for a list body, the response.
 
@@ -325,11 +329,18 @@ class _Exchange(list):  # type: ignore[type-arg]
         middleware = self._middleware
         wanted = middleware._request_id_header_lower
         wanted_length = len(wanted)
+        has_id = cross_origin = False
         for name, _ in headers:
-            # Most names differ in length already, and len() is cheaper than lower().
-            if len(name) == wanted_length and name.lower() == wanted:
-                break
-        else:
+            # Most names differ in length from both already, and len() is cheaper than lower().
+            length = len(name)
+            if length == wanted_length:
+                if name.lower() == wanted:
+                    has_id = True
+            elif length == _ALLOW_ORIGIN_LENGTH and name.lower() == ALLOW_ORIGIN:
+                cross_origin = True
+        if cross_origin:
+            headers = with_request_id_exposed(headers, middleware._request_id_header) or headers
+        if not has_id:
             headers = [*headers, (middleware._request_id_header, self.request_id)]
         if exc_info is None:
             return self._start_response(status, headers)

@@ -38,6 +38,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 from .answers import ANSWERED_METHODS, HEARTBEAT_PATH, METHOD_NOT_ALLOWED
 from .config import FrameworkSettings
 from .core import DockerflowCore
+from .cors import ALLOW_ORIGIN, EXPOSE_HEADERS_NAME, exposed_headers
 from .request_id import accept_request_id, request_id_header_var, request_id_var
 
 __all__ = ["Dockerflow"]
@@ -255,13 +256,20 @@ class _SanicAdapter:
 
     def respond(self, request: Request, response: BaseHTTPResponse) -> None:
         """The last response middleware: the status as sent, the request id unless the
-        application gave the header itself. Before the headers go, also for a streamed body."""
+        application gave the header itself, exposed to browser code on a CORS response. Before
+        the headers go, also for a streamed body."""
         exchange = _exchange_var.get()
         if exchange is None:
             return
         exchange.code = response.status
-        if self._request_id_header not in response.headers:
-            response.headers[self._request_id_header] = exchange.request_id
+        headers = response.headers
+        if self._request_id_header not in headers:
+            headers[self._request_id_header] = exchange.request_id
+        if ALLOW_ORIGIN in headers:
+            exposed = exposed_headers(headers.items(), self._request_id_header)
+            if exposed is not None:
+                # Set, it replaces every field of the name: the list is the application's too.
+                headers[EXPOSE_HEADERS_NAME] = exposed
 
     def on_exception(self, request: Request, exception: BaseException) -> None:
         """Sanic caught ``exception``. Its error page, if any, is a response like any other;
