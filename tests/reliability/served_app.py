@@ -24,6 +24,10 @@ addition is switched on by a variable the test sets on the server process:
 ``RELIABILITY_HUNG_CHECK=1``
     Only ``hang``. It logs ``Check hang started`` each time it starts, so its runs can be
     counted per worker from the log.
+``RELIABILITY_HANGING_SOURCE=1``
+    A check source, as a framework integration registers (Django's builds its checks anew at
+    each run), that makes a new ``hang`` callable at every run. It logs ``Check source_hang
+    started`` each time one starts.
 ``RELIABILITY_LATE_CHECK=SECONDS``
     Only ``late``, a check that sleeps that long (a little over the check timeout: a check
     that always ends late), then answers ok. It logs ``Check late started`` each time it
@@ -53,6 +57,7 @@ from typing import Any, Callable
 
 import dockerflow_wsgi
 from dockerflow_wsgi import checks, signals
+from dockerflow_wsgi.checks.registry import register_check_source
 from dockerflow_wsgi.middleware import find_middleware
 from example_app.app import app
 
@@ -205,6 +210,20 @@ def hang() -> list[checks.CheckMessage]:
 
 if _enabled("RELIABILITY_FAULTY_CHECKS") or _enabled("RELIABILITY_HUNG_CHECK"):
     checks.register(hang)
+
+if _enabled("RELIABILITY_HANGING_SOURCE"):
+
+    def _hanging_source() -> list[tuple[str, Callable[[], list[checks.CheckMessage]]]]:
+        def source_hang() -> list[checks.CheckMessage]:
+            _count_run("source_hang")
+            logger.info("Check source_hang started")
+            threading.Event().wait()
+            return []
+
+        return [("source_hang", source_hang)]
+
+    register_check_source("framework", _hanging_source)
+
 
 if _enabled("RELIABILITY_LATE_CHECK"):
     _lateness = float(os.environ["RELIABILITY_LATE_CHECK"])
