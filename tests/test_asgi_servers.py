@@ -527,7 +527,16 @@ def snippet(name: str, fresh: bool = False) -> Any:
         sys.path.insert(0, str(SNIPPETS))
     if fresh:
         sys.modules.pop(name, None)
-    return importlib.import_module(name)
+    # The logging an example sets up for itself (dockerflow_wsgi.logging.configure()) is undone,
+    # or every later test would write its records to stdout.
+    root, summary = logging.getLogger(), logging.getLogger("request.summary")
+    handlers, levels = root.handlers[:], (root.level, summary.level)
+    try:
+        return importlib.import_module(name)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(levels[0])
+        summary.setLevel(levels[1])
 
 
 ASGI_SNIPPETS = [

@@ -177,10 +177,15 @@ def named(cell: nodes.entry, package: str) -> list[str]:
 
 
 def snippet(name: str) -> Any:
-    """Import ``docs/snippets/<name>.py`` (once) as the module ``name``."""
+    """Import ``docs/snippets/<name>.py`` (once) as the module ``name``.
+
+    The logging an example sets up for itself (``dockerflow_wsgi.logging.configure()``) is
+    undone, or every later test would write its records to stdout.
+    """
     if str(SNIPPETS) not in sys.path:
         sys.path.insert(0, str(SNIPPETS))
-    return importlib.import_module(name)
+    with isolated_logging():
+        return importlib.import_module(name)
 
 
 def fresh_snippet(name: str) -> Any:
@@ -375,7 +380,8 @@ def test_quickstart_snippet_follows_dockerflow(
         pytest.importorskip(framework, reason=f"{framework} is not installed")
     assert f".. literalinclude:: snippets/{name}.py" in read("quickstart")
     module = snippet(name)
-    app = module.create_app() if attribute == "create_app()" else getattr(module, attribute)
+    with isolated_logging():  # a factory sets up the example's logging too
+        app = module.create_app() if attribute == "create_app()" else getattr(module, attribute)
     client = webtest.TestApp(app)
 
     assert client.get("/__lbheartbeat__").status_int == 200
@@ -901,8 +907,9 @@ def test_the_gunicorn_config_is_what_the_logging_page_shows() -> None:
     assert settings["worker_class"] == "gthread"
     logconfig = settings["logconfig_dict"]
     assert logconfig["disable_existing_loggers"] is False
-    assert logconfig["filters"]["request_id"]["()"] == "dockerflow_wsgi.logging.RequestIdLogFilter"
-    assert logconfig["formatters"]["mozlog"]["()"] == "dockerflow_wsgi.logging.JsonLogFormatter"
+    # A MozlogHandler, which the application's configure() call replaces rather than doubles.
+    assert logconfig["handlers"]["stdout"]["()"] == "dockerflow_wsgi.logging.MozlogHandler"
+    assert logconfig["root"]["handlers"] == logconfig["loggers"]["gunicorn.error"]["handlers"]
 
 
 # -- request ids ---------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 import json
 
+import dockerflow_wsgi.logging
 from dockerflow_wsgi import DockerflowMiddleware
+
+dockerflow_wsgi.logging.configure(name="myservice", level="INFO")  # mozlog JSON on stdout
 
 
 def hello(environ, start_response):

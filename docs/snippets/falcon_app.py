@@ -2,7 +2,10 @@
 
 import falcon
 
+import dockerflow_wsgi.logging
 from dockerflow_wsgi import DockerflowMiddleware
+
+dockerflow_wsgi.logging.configure(name="myservice", level="INFO")  # mozlog JSON on stdout
 
 
 class Hello:

@@ -2,7 +2,10 @@
 
 from fastapi import FastAPI, Request
 
+import dockerflow_wsgi.logging
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
+
+dockerflow_wsgi.logging.configure(name="myservice", level="INFO")  # mozlog JSON on stdout
 
 app = FastAPI()
 app.add_middleware(DockerflowASGIMiddleware)

@@ -2,7 +2,10 @@
 
 from flask import Flask, jsonify
 
+import dockerflow_wsgi.logging
 from dockerflow_wsgi import DockerflowMiddleware, current_request_id
+
+dockerflow_wsgi.logging.configure(name="myservice", level="INFO")  # mozlog JSON on stdout
 
 app = Flask(__name__)
 

@@ -2,12 +2,14 @@
 
 from flask import Flask, g, jsonify
 
+import dockerflow_wsgi.logging
 from dockerflow_wsgi.flask import Dockerflow
 
 dockerflow = Dockerflow()
 
 
 def create_app() -> Flask:
+    dockerflow_wsgi.logging.configure(name="myservice", level="INFO")  # mozlog JSON on stdout
     app = Flask(__name__)
     dockerflow.init_app(app)
 

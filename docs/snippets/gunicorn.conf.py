@@ -17,25 +17,13 @@ accesslog = None
 control_socket_disable = True
 
 # gunicorn passes this to logging.config.dictConfig, over its own defaults, when it starts.
+# An application that calls dockerflow_wsgi.logging.configure() (as every quickstart does)
+# replaces the root's MozlogHandler with its own when it is loaded: each record is written once.
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "mozlog": {
-            "()": "dockerflow_wsgi.logging.JsonLogFormatter",
-            "logger_name": "myservice",
-        },
-    },
-    "filters": {
-        "request_id": {"()": "dockerflow_wsgi.logging.RequestIdLogFilter"},
-    },
     "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "mozlog",
-            "filters": ["request_id"],
-        },
+        "stdout": {"()": "dockerflow_wsgi.logging.MozlogHandler", "name": "myservice"},
     },
     "root": {"handlers": ["stdout"], "level": "INFO"},
     "loggers": {

@@ -4,18 +4,14 @@ import logging
 
 from sanic import Sanic, json
 
+import dockerflow_wsgi.logging
 from dockerflow_wsgi import checks
 from dockerflow_wsgi.sanic import Dockerflow
 
-# Every record, Sanic's own included, as one mozlog JSON line on stdout.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"mozlog": {"()": "dockerflow_wsgi.logging.MozlogHandler", "name": "orders"}},
-    "root": {"handlers": ["mozlog"], "level": "INFO"},
-}
-
-app = Sanic("orders", log_config=LOGGING)
+# Every record, Sanic's own included, as one mozlog JSON line on stdout: Sanic leaves its
+# loggers to the root logger's handler when it does not configure logging itself.
+dockerflow_wsgi.logging.configure(name="orders", level="INFO")
+app = Sanic("orders", configure_logging=False)
 dockerflow = Dockerflow(app)  # options: keywords, app.config["DOCKERFLOW_..."], environment
 
 logger = logging.getLogger("orders")
