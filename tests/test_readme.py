@@ -45,9 +45,10 @@ application = DockerflowMiddleware(hello, checks=[("disk", broken)])
 """
 
 
-def readme_logging_snippet() -> str:
+def readme_logging_snippet(call: str = "dictConfig") -> str:
+    """The README's block that sets logging up with ``call``: ``dictConfig`` or ``configure``."""
     blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
-    [snippet] = [block for block in blocks if "dictConfig" in block]
+    [snippet] = [block for block in blocks if f"{call}(" in block]
     return snippet
 
 
@@ -68,8 +69,9 @@ def assert_every_logger_wrote_mozlog(lines: list[dict]) -> None:
     assert {line["Logger"] for line in lines} == {"myapp"}
 
 
-def test_the_readme_logging_snippet_logs_every_logger_as_mozlog_on_stdout(tmp_path):
-    (tmp_path / "service.py").write_text(SERVICE.format(snippet=readme_logging_snippet()))
+@pytest.mark.parametrize("call", ["dictConfig", "configure"])
+def test_the_readme_logging_snippet_logs_every_logger_as_mozlog_on_stdout(call, tmp_path):
+    (tmp_path / "service.py").write_text(SERVICE.format(snippet=readme_logging_snippet(call)))
     script = textwrap.dedent(
         """
         import webtest
