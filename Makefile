@@ -62,9 +62,9 @@ soak: $(VENV)/.installed-test
 	$(BIN)/python tests/reliability/soak.py gunicorn --minutes $(SOAK_MINUTES) \
 		$(if $(SOAK_REDIS_RESTART_EVERY),--redis-restart-every $(SOAK_REDIS_RESTART_EVERY))
 
-## docs: build the documentation, failing on any warning
+## docs: build the documentation, failing on any warning or unresolved reference
 docs: $(VENV)/.installed-test
-	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/python -m sphinx -n -W --keep-going -q -b html docs docs/_build/html
 
 ## lint: ruff's checks and formatting, read-only
 lint: $(VENV)/.installed-test

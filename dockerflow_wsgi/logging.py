@@ -105,8 +105,8 @@ def _orjson_encode(data: Any) -> str:
 class JsonLogFormatter(JsonFormatter):
     """Format each record as one line of mozlog JSON (``EnvVersion`` 2.0).
 
-    Built on python-json-logger's pipeline: its :meth:`format` gathers the message, the
-    extra attributes and the formatted exception; :meth:`add_fields` here arranges them into
+    Built on python-json-logger's pipeline: its ``format()`` gathers the message, the
+    extra attributes and the formatted exception; ``add_fields()`` here arranges them into
     the mozlog envelope, with the record's extra attributes under ``Fields``.
 
     Formatting never raises: a value JSON cannot encode becomes its ``repr``, a dict value

@@ -203,8 +203,8 @@ class DockerflowMiddleware:
         self._metrics = core.metrics
 
     def current_checks(self) -> list[tuple[str, Check]]:
-        """The checks a heartbeat runs now (see :meth:`CheckSelection.current
-        <dockerflow_wsgi.checks.selection.CheckSelection.current>`)."""
+        """The checks a heartbeat runs now, as ``(name, check)`` pairs: ``checks=`` if it was
+        given, else the registered, published, built-in and framework checks, read now."""
         return self.core.checks.current()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:

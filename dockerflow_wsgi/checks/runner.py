@@ -122,7 +122,7 @@ def run_checks(
     """Run ``checks`` (the registered ones by default) one after another, without time limit.
 
     This is the ``dockerflow`` package's function, for scripts and tests; the middleware
-    runs checks concurrently and bounded in time with :class:`CheckRunner`. Each check still
+    runs checks concurrently and bounded in time with a ``CheckRunner``. Each check still
     runs behind the check boundary: nothing it raises escapes.
     """
     pairs = get_checks().items() if checks is None else checks

@@ -13,7 +13,8 @@ __all__ = ["get_wsgi_application"]
 
 
 def get_wsgi_application(**options: Any) -> DockerflowMiddleware:
-    """Set Django up and return its WSGI application inside :class:`DockerflowMiddleware`.
+    """Set Django up and return its WSGI application inside
+    :class:`~dockerflow_wsgi.DockerflowMiddleware`.
 
     .. code-block:: python
 
