@@ -23,7 +23,7 @@ FRAMEWORKS = ["WSGI", "ASGI", "Flask", "Django", "FastAPI", "Starlette", "Sanic"
 # Pages that show how to install; each must show the README's lines.
 INSTALL_PAGES = ["index", "quickstart"]
 # Pages that name an extra to install; none may install from PyPI by name.
-PAGES_NAMING_EXTRAS = [*INSTALL_PAGES, "asgi", "configuration"]
+PAGES_NAMING_EXTRAS = [*INSTALL_PAGES, "asgi", "sanic", "configuration"]
 
 
 def metadata() -> configparser.SectionProxy:
