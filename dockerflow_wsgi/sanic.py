@@ -22,10 +22,12 @@ into Sanic's request lifecycle instead, and only translates it into core calls:
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
+import warnings
 from contextvars import ContextVar, Token
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import unquote
 
 from sanic import Request, Sanic
@@ -36,6 +38,7 @@ from sanic.models.server_types import ConnInfo
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from .answers import ANSWERED_METHODS, HEARTBEAT_PATH, METHOD_NOT_ALLOWED
+from .checks.registry import Check, get_checks, register
 from .config import FrameworkSettings
 from .core import DockerflowCore
 from .cors import ALLOW_ORIGIN, EXPOSE_HEADERS_NAME, exposed_headers
@@ -186,6 +189,77 @@ class Dockerflow:
         self.core = DockerflowCore.from_options(self.options, sanic_settings(app), sender=app)
         _SanicAdapter(self.core).install(app)
         app.ctx.dockerflow = self
+
+    # -- the ``dockerflow`` package's ways of registering checks, which its Sanic documentation
+    # uses: kept so that a service moves by changing its imports, deprecated as they are there.
+
+    @property
+    def checks(self) -> dict[str, Check]:
+        """The checks the heartbeat runs now, by name.
+
+        .. deprecated:: 0.1.0 use :func:`dockerflow_wsgi.checks.get_checks`.
+        """
+        _deprecated("dockerflow.checks", "dockerflow_wsgi.checks.get_checks()")
+        if self.core is not None:
+            return dict(self.core.checks.current())
+        explicit = self.options.get("checks")
+        return get_checks() if explicit is None else dict(explicit)
+
+    def check(self, func: Optional[Check] = None, name: Optional[str] = None) -> Any:
+        """Register a check, as ``@dockerflow.check``, ``@dockerflow.check(name="db")`` or
+        ``dockerflow.check(func)``; the function is returned unchanged. Into the registry, or
+        into this instance's checks when it was given ``checks=``, which the registry does
+        not reach.
+
+        .. deprecated:: 0.1.0 use :func:`dockerflow_wsgi.checks.register`.
+        """
+        _deprecated("dockerflow.check()", "dockerflow_wsgi.checks.register()")
+
+        def decorator(check: Check) -> Check:
+            self._register(check, name)
+            return check
+
+        return decorator if func is None else decorator(func)
+
+    def init_check(self, check: Callable[..., Any], obj: Any) -> Check:
+        """Register ``check(obj)`` under ``check``'s name, as :meth:`check` does; return it.
+
+        .. deprecated:: 0.1.0 use :func:`dockerflow_wsgi.checks.register_partial`.
+        """
+        _deprecated("dockerflow.init_check()", "dockerflow_wsgi.checks.register_partial()")
+        bound = functools.partial(check, obj)
+        functools.update_wrapper(bound, check)
+        self._register(bound, check.__name__)
+        return bound
+
+    def _register(self, check: Check, name: Optional[str]) -> None:
+        explicit = self._explicit_checks()
+        if explicit is None:
+            register(check, name=name)
+            return
+        if not callable(check):
+            raise TypeError(f"a check must be callable, got {check!r}")
+        explicit.append((name or check.__name__, check))
+
+    def _explicit_checks(self) -> Optional[list[tuple[str, Check]]]:
+        """The list of ``checks=`` this instance runs, to add to; ``None`` without one."""
+        if self.core is not None:
+            return self.core.checks.explicit
+        given = self.options.get("checks")
+        if given is None:
+            return None
+        # A list of our own, which init_app hands on: the caller's iterable may be a tuple.
+        self.options["checks"] = listed = list(given)
+        return listed
+
+
+def _deprecated(what: str, instead: str) -> None:
+    warnings.warn(
+        f"{what} is kept for services moving from dockerflow.sanic, which deprecates it too; "
+        f"use {instead} instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 class _SanicAdapter:
