@@ -101,6 +101,48 @@ def test_values_from_flask_app_config_are_labelled_with_their_key(tmp_path: Path
     assert warnings(result.stderr) == []
 
 
+def test_values_from_a_django_sites_settings_are_labelled_with_their_setting(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "site_settings.py").write_text(
+        textwrap.dedent(
+            """
+            SECRET_KEY = "not-a-secret"
+            INSTALLED_APPS = ["dockerflow_wsgi.django"]
+            DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+            ROOT_URLCONF = "site_urls"
+            DOCKERFLOW_CHECK_TIMEOUT = 4
+            DOCKERFLOW_NON_CRITICAL_CHECKS = ["search"]
+            """
+        )
+    )
+    (tmp_path / "site_urls.py").write_text("urlpatterns = []\n")
+    (tmp_path / "site_wsgi.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+
+            from dockerflow_wsgi.django import get_wsgi_application
+
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_settings")
+            application = get_wsgi_application()
+            """
+        )
+    )
+
+    result = run(tmp_path, "--app", "site_wsgi", DOCKERFLOW_CHECK_TIMEOUT="9")
+
+    assert result.returncode == 0, result.stderr
+    listed = settings(result.stdout)
+    assert listed["check_timeout"] == ("4", "from settings.DOCKERFLOW_CHECK_TIMEOUT")
+    assert listed["non_critical_checks"] == (
+        "search",
+        "from settings.DOCKERFLOW_NON_CRITICAL_CHECKS",
+    )
+    (warning,) = warnings(result.stderr)
+    assert "non_critical_checks (from settings.DOCKERFLOW_NON_CRITICAL_CHECKS): 'search'" in warning
+
+
 def test_values_from_django_settings_are_labelled_with_their_setting() -> None:
     framework = FrameworkSettings(
         {"DOCKERFLOW_CHECK_TIMEOUTS": {"check_redis_connected": 0.5}}, "settings.{}"
