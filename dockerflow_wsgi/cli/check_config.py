@@ -79,8 +79,8 @@ def format_value(value: Any) -> str:
 
 
 def _describe_mapping(value: Mapping[Any, Any]) -> str:
-    """A mapping as its variable is written: ``startup=a,b;cache=c`` for groups of names,
-    ``redis=0.5,database=2`` for a value per name, so it can be pasted back."""
+    """A mapping as its variable is written, so that it can be pasted back: ``startup=a,b;
+    cache=c`` for groups of names, ``check_redis_connected=0.5`` for a value per name."""
     if not value:
         return "none"
     if any(isinstance(item, (list, tuple, set, frozenset)) for item in value.values()):
