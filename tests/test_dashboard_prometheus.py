@@ -59,19 +59,25 @@ server.serve_forever()
 """
 
 
+def _queries() -> dict[str, str]:
+    """Each query of the dashboard file under the first line of its comment."""
+    queries = {}
+    for block in DASHBOARD.read_text(encoding="utf-8").strip().split("\n\n"):
+        comment, *lines = block.strip().splitlines()
+        queries[comment.removeprefix("# ")] = " ".join(line.strip() for line in lines)
+    return queries
+
+
 def _query(comment: str) -> str:
-    """The query under the comment that starts with ``comment`` in the dashboard file."""
-    for block in DASHBOARD.read_text(encoding="utf-8").split("\n\n"):
-        lines = block.strip().splitlines()
-        if lines and lines[0].startswith(f"# {comment}"):
-            return " ".join(line for line in lines if not line.startswith("#"))
-    raise AssertionError(f"no query under '# {comment}' in {DASHBOARD.name}")
+    """The query whose comment starts with ``comment``."""
+    (query,) = [query for text, query in _queries().items() if text.startswith(comment)]
+    return query
 
 
-def _prometheus_binary() -> str:
-    found = shutil.which("prometheus")
+def _prometheus_binary(name: str = "prometheus") -> str:
+    found = shutil.which(name)
     if found is None:
-        message = "prometheus is not installed (apt-get install prometheus)"
+        message = f"{name} is not installed (apt-get install prometheus)"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}; CI=true, so this test must run, not skip")
         pytest.skip(message)
@@ -206,3 +212,17 @@ def test_failed_runs_and_5xx_are_zero_until_a_run_fails(
     _wait_until(lambda: _scrapes_so_far(prometheus) >= start + 2, "two more scrapes")
     (value,) = _evaluate(prometheus, failed_runs)
     assert value > 0
+
+
+def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
+    promtool = _prometheus_binary("promtool")
+    queries = list(_queries().values())
+    assert len(queries) == 6
+    rules = tmp_path / "dashboard.rules.yml"
+    recorded = [{"record": f"dashboard:query{n}", "expr": query} for n, query in enumerate(queries)]
+    rules.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": recorded}]}))
+    done = subprocess.run(
+        [promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"SUCCESS: {len(queries)} rules found" in done.stdout
