@@ -39,8 +39,8 @@ from .summary import SummaryWriter
 __all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "DockerflowCore"]
 
 #: Threads that read ``version.json`` and the metrics for an event loop, a pool of their own:
-#: on the check pool, they would queue behind hung checks (DESIGN: ``/__version__`` and
-#: ``/__metrics__`` never wait on anything a check holds). Started only as needed.
+#: on the check pool they would queue behind hung checks, and ``/__version__`` and
+#: ``/__metrics__`` must never wait on anything a check holds. Started only as needed.
 _ANSWER_THREADS = 4
 
 # Keys of a WSGI environ or an ASGI scope.
