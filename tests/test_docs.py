@@ -582,9 +582,31 @@ def test_the_option_table_lists_every_keyword_in_signature_order() -> None:
     assert [keyword for keyword, _, _ in documented_options()] == keywords
 
 
+#: Options DESIGN.md already describes whose issue has not landed, by that issue's number: the
+#: table leaves them out until they exist. Each landing issue takes its options out of here.
+NOT_YET_BUILT = {
+    "summary_sample_rate": 22,
+    "summary_slow_ms": 22,
+    "state_dir": 23,
+    "drain_groups": 23,
+    "heartbeat_shared": 24,
+    "transition_runs": 24,
+    "health_log_repeat": 24,
+}
+
+
 def test_the_option_table_matches_design_md() -> None:
     documented = {keyword: variable for keyword, variable, _ in documented_options()}
-    assert documented == design_options()
+    designed = design_options()
+    assert set(NOT_YET_BUILT) <= set(designed)
+    assert documented == {k: v for k, v in designed.items() if k not in NOT_YET_BUILT}
+
+
+@pytest.mark.parametrize("keyword", sorted(NOT_YET_BUILT))
+def test_an_option_not_yet_built_is_refused(keyword: str) -> None:
+    """Once an option exists, it belongs in the table: this fails until it leaves the list."""
+    with pytest.raises(TypeError, match=keyword):
+        DockerflowMiddleware(lambda environ, start_response: [], **{keyword: None})
 
 
 # A valid value of each variable, different from its default.
