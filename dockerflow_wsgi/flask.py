@@ -17,7 +17,7 @@ import importlib.util
 import os
 from typing import Any, Callable, Optional
 
-from flask import Flask, g, got_request_exception, request
+from flask import Flask, current_app, g, got_request_exception, has_app_context, request
 from flask.ctx import _AppCtxGlobals
 
 from .config import FrameworkSettings
@@ -27,6 +27,8 @@ from .request_id import request_id_var
 
 __all__ = ["Dockerflow"]
 
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+
 
 def _globals_with_request_id(base: type) -> type:
     """A subclass of Flask's ``g`` class that starts with ``request_id`` already set.
@@ -34,7 +36,7 @@ def _globals_with_request_id(base: type) -> type:
     Flask makes a new ``g`` for every request's app context, inside the middleware's call,
     so copying the id when ``g`` is made costs one context-variable read and needs no work
     later. A view that sets ``g.request_id`` itself simply overwrites it. The id copied is
-    also kept in a slot, outside ``g``'s namespace, for :func:`_copy_request_id_to_kept_g`.
+    also kept in a slot, outside ``g``'s namespace, for :func:`_request_id_into_kept_g`.
     """
     if getattr(base, "_dockerflow_request_id", False):
         return base
@@ -74,23 +76,35 @@ def _set_copied_id(globals_: Any, request_id: Optional[str]) -> None:
     object.__setattr__(globals_, "_dockerflow_copied_id", request_id)
 
 
-def _copy_request_id_to_kept_g() -> None:
-    """``before_request``: copy this request's id into a ``g`` made before the request.
+def _request_id_into_kept_g(wsgi_app: WSGIApp, app: Flask) -> WSGIApp:
+    """``wsgi_app`` (Flask's, or a wrapper of it) for the middleware to call, first copying the
+    request's id into a ``g`` made before the request.
 
-    When an app context is already pushed (pytest-flask, and many test suites, push one
-    around several requests), Flask serves the request with that context's ``g``, made
-    outside any request. Its ``request_id`` is replaced unless the app set it: what it holds
-    counts as the app's unless it is absent or the id this shim copied there. For a ``g``
-    made for this very request, one comparison says there is nothing to do.
+    When an app context of ``app`` is already pushed (pytest-flask, and many test suites, push
+    one around several requests), Flask serves the request with that context's ``g``, made
+    outside any request, instead of a new one. Its ``request_id`` is replaced unless the app
+    set it: what it holds counts as the app's unless it is absent or the id this shim copied
+    there. For the usual request (no context pushed yet) this costs one call and one context
+    lookup, where a ``before_request`` hook would cost Flask's hook machinery, several times
+    as much, on every request.
     """
-    globals_ = g._get_current_object()
-    request_id = request_id_var.get()
-    copied = globals_._dockerflow_copied_id
-    if copied is request_id or request_id is None:
-        return
-    if globals_.__dict__.get("request_id", copied) is copied:
-        _set_copied_id(globals_, request_id)
-        globals_.request_id = request_id
+
+    def copy_request_id_then_call(environ: dict[str, Any], start_response: Any) -> Any:
+        # The middleware calls this with the request's id current.
+        if has_app_context() and current_app._get_current_object() is app:
+            globals_ = g._get_current_object()
+            request_id = request_id_var.get()
+            # A context pushed before init_app has a g of Flask's class, without the slot.
+            copied = getattr(globals_, "_dockerflow_copied_id", None)
+            if copied is not request_id and globals_.__dict__.get("request_id", copied) is copied:
+                _set_copied_id(globals_, request_id)
+                globals_.request_id = request_id
+        return wsgi_app(environ, start_response)
+
+    # find_middleware looks through wrappers by this name; init_app, for the app it serves.
+    copy_request_id_then_call.wsgi_app = wsgi_app  # type: ignore[attr-defined]
+    copy_request_id_then_call.dockerflow_flask_app = app  # type: ignore[attr-defined]
+    return copy_request_id_then_call
 
 
 def _flask_login_installed() -> bool:
@@ -164,11 +178,12 @@ class Dockerflow:
                 app.wsgi_app, flask_settings(app), **self.options
             )
             app.wsgi_app = self.middleware  # type: ignore[method-assign]
+        if getattr(self.middleware.app, "dockerflow_flask_app", None) is not app:
+            self.middleware.app = _request_id_into_kept_g(self.middleware.app, app)
         # heartbeat_failed.connect_via(app) is how a Flask user listens.
         self.middleware.core.sender = app
         app.app_ctx_globals_class = _globals_with_request_id(app.app_ctx_globals_class)
         if "dockerflow" not in app.extensions:
-            app.before_request(_copy_request_id_to_kept_g)
             got_request_exception.connect(_report_exception, app)
             if _flask_login_installed():
                 app.after_request(_user_id_recorder(app))

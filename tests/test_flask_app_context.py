@@ -14,13 +14,16 @@ import re
 import pytest
 from flask import Flask, g, jsonify
 
+from dockerflow_wsgi import DockerflowMiddleware
 from dockerflow_wsgi.flask import Dockerflow
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def make_app() -> Flask:
+def make_app(wrapped_by_hand: bool = False) -> Flask:
     app = Flask(__name__)
+    if wrapped_by_hand:
+        app.wsgi_app = DockerflowMiddleware(app.wsgi_app)
     Dockerflow(app)
 
     @app.get("/request-id")
@@ -30,11 +33,12 @@ def make_app() -> Flask:
     return app
 
 
+@pytest.mark.parametrize("wrapped_by_hand", [False, True], ids=["shim", "middleware+shim"])
 @pytest.mark.parametrize(
     "push", [pytest.param(Flask.app_context, id="app_context"), Flask.test_request_context]
 )
-def test_each_request_sees_its_own_id_in_a_context_pushed_around_several(push):
-    app = make_app()
+def test_each_request_sees_its_own_id_in_a_context_pushed_around_several(push, wrapped_by_hand):
+    app = make_app(wrapped_by_hand)
     client = app.test_client()
 
     with push(app):
@@ -88,3 +92,26 @@ def test_the_id_of_a_request_is_not_left_in_g_of_a_fresh_context():
         assert client.get("/request-id", headers={"X-Request-ID": "first-request"}).json
     with app.app_context():
         assert "request_id" not in g
+
+
+def test_a_context_of_another_app_is_left_alone():
+    app = make_app()
+    other = Flask("other")
+
+    with other.app_context():
+        g.request_id = "the-other-apps"
+        seen = app.test_client().get("/request-id", headers={"X-Request-ID": "ours"}).json
+        assert g.request_id == "the-other-apps"
+
+    assert seen["attribute"] == "ours"
+
+
+def test_the_shim_sets_up_once_when_initialised_twice():
+    app = make_app()
+    Dockerflow(app)
+
+    with app.app_context():
+        seen = app.test_client().get("/request-id", headers={"X-Request-ID": "ours"}).json
+
+    assert seen["attribute"] == "ours"
+    assert not hasattr(app.wsgi_app.app.wsgi_app, "dockerflow_flask_app")
