@@ -21,6 +21,7 @@ from .request_id import DEFAULT_REQUEST_ID_HEADER
 __all__ = [
     "BUILTIN_CHECK_WORDS",
     "ENVIRONMENT_VARIABLES",
+    "VARIABLE_ONLY_OPTIONS",
     "Config",
     "FrameworkSettings",
     "environment_value",
@@ -64,6 +65,10 @@ ENVIRONMENT_VARIABLES: dict[str, str | None] = {
     "heartbeat_interval": "DOCKERFLOW_HEARTBEAT_INTERVAL",
     "metrics": "DOCKERFLOW_METRICS",
 }
+
+#: Options that only their variable or the framework's configuration sets: DESIGN gives them no
+#: keyword, so every adapter refuses one as it refuses any unknown name.
+VARIABLE_ONLY_OPTIONS = frozenset({"builtin_checks"})
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from .checks.pool import DaemonThreadPool
 from .checks.registry import Check
 from .checks.runner import CheckResults, CheckRunner
 from .checks.selection import CheckSelection
-from .config import ENVIRONMENT_VARIABLES, Config, FrameworkSettings
+from .config import ENVIRONMENT_VARIABLES, VARIABLE_ONLY_OPTIONS, Config, FrameworkSettings
 from .metrics import Metrics, process_metrics
 from .request_id import DEFAULT_REQUEST_ID_HEADER
 from .summary import SummaryWriter
@@ -146,7 +146,7 @@ class DockerflowCore:
         :raises TypeError: for a name that is no option.
         :raises ValueError: for a value that cannot work, naming where it came from.
         """
-        unknown = options.keys() - ENVIRONMENT_VARIABLES.keys()
+        unknown = options.keys() - (ENVIRONMENT_VARIABLES.keys() - VARIABLE_ONLY_OPTIONS)
         if unknown:
             raise TypeError(f"Dockerflow has no option {sorted(unknown)[0]!r}")
         settings = {name: value for name, value in options.items() if name != "checks"}

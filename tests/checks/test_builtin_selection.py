@@ -145,3 +145,32 @@ def test_a_framework_that_checks_its_databases_takes_no_database_url(
     middleware = DockerflowMiddleware.with_framework_settings(app, django_like)
 
     assert builtin_names(middleware) == ["check_redis_connected"]
+
+
+def _asgi(**options: Any) -> Any:
+    from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("never called")
+
+    return DockerflowASGIMiddleware(app, **options)
+
+
+def _flask(**options: Any) -> Any:
+    from flask import Flask
+
+    from dockerflow_wsgi.flask import Dockerflow
+
+    return Dockerflow(Flask(__name__), **options)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda **options: DockerflowMiddleware(lambda e, s: [], **options), _asgi, _flask],
+    ids=["wsgi", "asgi", "flask"],
+)
+def test_no_adapter_takes_the_selection_as_a_keyword(build: Any) -> None:
+    """DESIGN gives DOCKERFLOW_BUILTIN_CHECKS no keyword: a keyword of db, redis or
+    alembic_config is the code asking for its built-in already."""
+    with pytest.raises(TypeError, match="builtin_checks"):
+        build(builtin_checks="none")
