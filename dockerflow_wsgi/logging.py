@@ -390,7 +390,8 @@ class MozlogHandler(logging.StreamHandler):
 
     :param stream: where to write; the process's standard output by default
         (:func:`process_stdout`, right under uWSGI too).
-    :param name: the ``Logger`` field of each line: the application's name. It stays so when
+    :param name: the ``Logger`` field of each line: the application's name, to be given (the
+        default, ``"myapp"``, only holds its place). It stays so when
         the handler is given another :class:`JsonLogFormatter` (``setFormatter`` or a
         dictConfig ``formatter``), as with the ``dockerflow`` package's handler.
     """
@@ -410,7 +411,7 @@ class MozlogHandler(logging.StreamHandler):
         super().setFormatter(fmt)
 
 
-def configure(name: str = "Dockerflow", level: Union[int, str] = "INFO") -> MozlogHandler:
+def configure(name: str = "myapp", level: Union[int, str] = "INFO") -> MozlogHandler:
     """Send every logger's records to standard output as mozlog, through one
     :class:`MozlogHandler` on the root logger; return that handler.
 
@@ -430,7 +431,8 @@ def configure(name: str = "Dockerflow", level: Union[int, str] = "INFO") -> Mozl
 
         dockerflow_wsgi.logging.configure(name="myapp", level="INFO")
 
-    :param name: the ``Logger`` field of each line: the application's name.
+    :param name: the ``Logger`` field of each line: the application's name, to be given (the
+        default, ``"myapp"``, only holds its place).
     :param level: the root logger's level, a name (any case) or a number. The request summaries
         are written whatever it is: ``request.summary`` gets level INFO unless the application
         set one.

@@ -168,3 +168,10 @@ def test_a_bad_level_is_a_clear_error_that_changes_nothing(root_logger, level):
 
     assert root_logger.handlers == before
     assert root_logger.level == logging.WARNING
+
+
+def test_the_defaults_are_designs(root_logger):
+    handler = configure()
+
+    assert handler.logger_name == "myapp"
+    assert root_logger.level == logging.INFO
