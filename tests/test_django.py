@@ -4,7 +4,8 @@ in a Django process of their own, and the test project served by the real gunico
 Django is set up once per process and ``tests/test_docs.py`` sets it up its own way in this
 one, so the suites that need the test project's settings (``test_django_wsgi.py``,
 ``test_django_checks.py``, ``test_django_builtins.py``) are run here in a pytest process of
-their own, which fails this test with their report. ``test_django_migration.py`` migrates a ``startproject`` project.
+their own, which fails this test with their report. ``test_django_migration.py`` migrates a
+``startproject`` project.
 """
 
 from __future__ import annotations
