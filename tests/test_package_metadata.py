@@ -22,8 +22,6 @@ FRAMEWORKS = ["WSGI", "ASGI", "Flask", "Django", "FastAPI", "Starlette", "Sanic"
 
 # Pages that show how to install; each must show the README's lines.
 INSTALL_PAGES = ["index", "quickstart"]
-# Pages that name an extra to install; none may install from PyPI by name.
-PAGES_NAMING_EXTRAS = [*INSTALL_PAGES, "asgi", "sanic", "configuration"]
 
 
 def metadata() -> configparser.SectionProxy:
@@ -100,8 +98,15 @@ def test_the_docs_show_the_readmes_install_lines(page: str) -> None:
     assert page_install_lines(page) == readme_install_lines()
 
 
-@pytest.mark.parametrize("page", ["README", *PAGES_NAMING_EXTRAS])
-def test_no_page_installs_the_unpublished_package_by_name(page: str) -> None:
-    path = REPO / "README.md" if page == "README" else DOCS / f"{page}.rst"
+# Every page and snippet a user copies from.
+COPIED_FROM = [
+    REPO / "README.md",
+    *sorted(DOCS.glob("*.rst")),
+    *sorted(path for path in (DOCS / "snippets").iterdir() if path.is_file()),
+]
+
+
+@pytest.mark.parametrize("path", COPIED_FROM, ids=lambda path: path.name)
+def test_no_page_installs_the_unpublished_package_by_name(path: Path) -> None:
     by_name = re.findall(r"pip install[^\n`]*?[\s']dockerflow-wsgi\b", path.read_text("utf-8"))
     assert by_name == []
