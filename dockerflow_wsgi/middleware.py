@@ -8,7 +8,7 @@ chunk and never buffered, the summary written when the server closes the respons
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from time import perf_counter
 from typing import Any, Callable, Optional
 
@@ -31,6 +31,7 @@ from .checks.registry import Check
 from .config import FrameworkSettings, VersionCallback
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
 from .cors import ALLOW_ORIGIN, with_request_id_exposed
+from .discovery import find_middleware
 from .request_id import (
     accept_request_id,
     generate_request_id,
@@ -497,50 +498,3 @@ class _StreamedBody:
             # exchange sets while it closes the application's body.
             self._relay.close()
         self._exchange.close_body()
-
-
-# Attributes under which WSGI wrappers keep what they wrap: Flask's app.wsgi_app, and the
-# ``app`` / ``application`` of most middleware (ours, werkzeug's ProxyFix, whitenoise...).
-_WRAPPED_ATTRIBUTES = ("wsgi_app", "app", "application")
-_WRAPPER_DEPTH = 4
-
-
-def find_middleware(app: Any) -> Optional[DockerflowMiddleware]:
-    """The :class:`DockerflowMiddleware` that is ``app`` or that ``app`` wraps, if any.
-
-    Looks breadth-first through a few layers of wrappers, so the outermost middleware wins,
-    as it is the one that answers the Dockerflow paths. A Flask application is searched
-    through its ``wsgi_app`` and through the shim in ``app.extensions["dockerflow"]``, which
-    finds the middleware also when ``wsgi_app`` was wrapped again after the shim.
-    """
-    seen: set[int] = set()
-    layer = [app]
-    for _ in range(_WRAPPER_DEPTH + 1):
-        below: list[Any] = []
-        for obj in layer:
-            if obj is None or id(obj) in seen:
-                continue
-            seen.add(id(obj))
-            if isinstance(obj, DockerflowMiddleware):
-                return obj
-            below.extend(_wrapped_by(obj))
-        layer = below
-    return None
-
-
-def _wrapped_by(obj: Any) -> Iterator[Any]:
-    """What ``obj`` may wrap, the Flask shim's middleware first."""
-    extensions = _attribute(obj, "extensions")
-    if isinstance(extensions, Mapping):
-        yield _attribute(extensions.get("dockerflow"), "middleware")
-    for name in _WRAPPED_ATTRIBUTES:
-        yield _attribute(obj, name)
-
-
-def _attribute(obj: Any, name: str) -> Any:
-    """``obj.name``, or ``None`` when it is missing or cannot be read."""
-    # Arbitrary objects (proxies, lazy settings) may raise anything from attribute access.
-    try:
-        return getattr(obj, name, None)
-    except Exception:
-        return None

@@ -149,7 +149,7 @@ def test_values_from_django_settings_are_labelled_with_their_setting() -> None:
     )
     middleware = DockerflowMiddleware.with_framework_settings(_hello, framework, checks=[])
 
-    lines = command.describe_settings(middleware)
+    lines = command.describe_settings(middleware.core)
 
     assert (
         "check_timeouts = check_redis_connected=0.5  (from settings.DOCKERFLOW_CHECK_TIMEOUTS)"
@@ -164,7 +164,7 @@ def test_a_keyword_equal_to_the_variable_is_still_the_keyword(
     monkeypatch.setenv("DOCKERFLOW_HEARTBEAT_CACHE_TTL", "4")
     middleware = DockerflowMiddleware(_hello, check_timeout=3, checks=[])
 
-    listed = command.describe_settings(middleware)
+    listed = command.describe_settings(middleware.core)
 
     assert "check_timeout = 3  (keyword)" in listed
     assert "heartbeat_cache_ttl = 4  (from DOCKERFLOW_HEARTBEAT_CACHE_TTL)" in listed
@@ -286,7 +286,7 @@ def test_unknown_check_names_of_a_middleware_with_explicit_checks() -> None:
         non_critical_checks=["disk"],
     )
 
-    (warning,) = command.unknown_check_names(middleware)
+    (warning,) = command.unknown_check_names(middleware.core)
 
     assert warning.startswith(
         "heartbeat_groups (keyword): group 'readiness' names 'dsik', which no check has "

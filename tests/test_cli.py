@@ -250,7 +250,7 @@ def test_heartbeat_uses_the_flask_shims_middleware_from_a_factory(cli, tmp_path)
         ("missing_module:app", "cannot import 'missing_module': ModuleNotFoundError"),
         ("exploding:app", "cannot import 'exploding': RuntimeError: cannot reach"),
         ("registering:nothing_here", "module 'registering' has no attribute 'nothing_here'"),
-        ("registering:checks", "not a WSGI application"),
+        ("registering:checks", "not a WSGI or ASGI application"),
         ("registering:app()", "raised TypeError"),
         ("not a module", "is not of the form module:attribute"),
     ],
@@ -447,6 +447,144 @@ def _cases() -> Iterator[tuple[str, object, object]]:
 )
 def test_find_middleware(app, expected):
     assert find_middleware(app) is expected
+
+
+# -- --app given an ASGI application --------------------------------------------------------
+
+ASGI_APPS = {
+    "fastapi": """
+        from fastapi import FastAPI
+
+        from dockerflow_wsgi import checks
+        from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
+
+
+        def queue():
+            return [checks.Warning("queue is slow", id="acme.health.W002")]
+
+
+        app = FastAPI()
+        app.add_middleware(
+            DockerflowASGIMiddleware,
+            check_timeout=3,
+            checks=[("queue", queue)],
+            heartbeat_groups={"jobs": ["queue"]},
+        )
+    """,
+    "starlette, its stack built": """
+        from starlette.applications import Starlette
+        from starlette.middleware import Middleware
+
+        from dockerflow_wsgi import checks
+        from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
+
+
+        def queue():
+            return [checks.Warning("queue is slow", id="acme.health.W002")]
+
+
+        app = Starlette(
+            middleware=[
+                Middleware(
+                    DockerflowASGIMiddleware,
+                    check_timeout=3,
+                    checks=[("queue", queue)],
+                    heartbeat_groups={"jobs": ["queue"]},
+                )
+            ]
+        )
+        app.middleware_stack = app.build_middleware_stack()
+    """,
+    "a raw ASGI middleware": """
+        from dockerflow_wsgi import checks
+        from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
+
+
+        def queue():
+            return [checks.Warning("queue is slow", id="acme.health.W002")]
+
+
+        async def plain(scope, receive, send):
+            pass
+
+
+        app = DockerflowASGIMiddleware(
+            plain, check_timeout=3, checks=[("queue", queue)], heartbeat_groups={"jobs": ["queue"]}
+        )
+    """,
+    "sanic": """
+        from sanic import Sanic
+
+        from dockerflow_wsgi import checks
+        from dockerflow_wsgi.sanic import Dockerflow
+
+
+        def queue():
+            return [checks.Warning("queue is slow", id="acme.health.W002")]
+
+
+        app = Sanic("cli_sanic", configure_logging=False)
+        Dockerflow(
+            app, check_timeout=3, checks=[("queue", queue)], heartbeat_groups={"jobs": ["queue"]}
+        )
+    """,
+}
+
+
+@pytest.mark.parametrize("source", ASGI_APPS.values(), ids=ASGI_APPS.keys())
+def test_check_config_finds_the_options_of_an_asgi_apps_middleware(cli, tmp_path, source):
+    write_module(tmp_path, "asgiapp", source)
+
+    result = cli("check-config", "--app", "asgiapp:app", DOCKERFLOW_CHECK_TIMEOUT="9")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    listed = settings(result.stdout)
+    assert listed["check_timeout"] == ("3", "keyword")
+    assert listed["checks"] == ("queue", "keyword")
+    assert listed["heartbeat_groups"] == ("jobs=queue", "keyword")
+
+
+@pytest.mark.parametrize("source", ASGI_APPS.values(), ids=ASGI_APPS.keys())
+def test_heartbeat_runs_the_checks_of_an_asgi_apps_middleware(cli, tmp_path, source):
+    write_module(tmp_path, "asgiapp", source)
+
+    result = cli("heartbeat", "--json", "--group", "jobs", "--app", "asgiapp:app")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["checks"] == {"queue": "warning"}
+
+
+def test_invalid_options_given_to_add_middleware_are_a_usage_error(cli, tmp_path):
+    write_module(
+        tmp_path,
+        "asgiapp",
+        """
+        from fastapi import FastAPI
+
+        from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
+
+        app = FastAPI()
+        app.add_middleware(DockerflowASGIMiddleware, check_timeout="soon")
+        """,
+    )
+
+    result = cli("heartbeat", "--app", "asgiapp:app")
+
+    assert_clean_error(result, 2, "invalid configuration", "check_timeout", "'soon'")
+
+
+def test_an_app_without_dockerflow_is_said_to_have_none(cli, tmp_path):
+    write_module(tmp_path, "registering", REGISTERING_APP)
+
+    result = cli("check-config", "--app", "registering:app")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "dockerflow-wsgi: warning: registering:app has no Dockerflow middleware or "
+        "integration: its registered checks run with options from the environment"
+    ]
+    assert settings(result.stdout)["checks"] == ("queue", "default")
 
 
 # -- version-json ------------------------------------------------------------------------------

@@ -12,14 +12,15 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
-from typing import Any, Callable, Optional
+from collections.abc import Iterator
+from typing import Any, Optional
 
-from ..middleware import DockerflowMiddleware, find_middleware
+from ..core import DockerflowCore
+from ..discovery import find_middleware
 from ..redact import mask_secrets
-from .errors import EXIT_USAGE, CommandError
+from .errors import EXIT_USAGE, CommandError, warn
 
-__all__ = ["application_context", "application_options", "load_app", "middleware_of"]
+__all__ = ["application_context", "application_options", "core_of", "load_app"]
 
 
 def application_options() -> argparse.ArgumentParser:
@@ -28,10 +29,10 @@ def application_options() -> argparse.ArgumentParser:
     options.add_argument(
         "--app",
         metavar="MODULE:ATTR",
-        help="import the WSGI application as gunicorn does, from the current directory "
-        "(ATTR defaults to 'application'; 'create_app()' calls a factory). Its "
-        "DockerflowMiddleware's options and checks are used if it has one; otherwise the "
-        "checks its modules register run with options from the environment",
+        help="import the WSGI or ASGI application as gunicorn or uvicorn does, from the current "
+        "directory (ATTR defaults to 'application'; 'create_app()' calls a factory). The "
+        "options and checks of its Dockerflow middleware or integration are used if it has "
+        "one; otherwise the checks its modules register run with options from the environment",
     )
     options.add_argument(
         "-v",
@@ -82,7 +83,7 @@ def load_app(spec: str) -> Any:
             ) from None
     if not callable(found):
         raise CommandError(
-            f"{spec} is a {type(found).__name__}, not a WSGI application", EXIT_USAGE
+            f"{spec} is a {type(found).__name__}, not a WSGI or ASGI application", EXIT_USAGE
         )
     return found
 
@@ -92,27 +93,27 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _not_served(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """The application of a middleware built only for its configuration and checks."""
-    start_response("404 Not Found", [("Content-Type", "text/plain")])
-    return [b"Not Found"]
+def core_of(app_spec: Optional[str]) -> DockerflowCore:
+    """The Dockerflow core of the application ``app_spec`` names, or one built from the
+    environment.
 
+    The application may be WSGI or ASGI, its Dockerflow anywhere :func:`find_middleware`
+    looks. Importing it first also registers the checks its modules declare, which a core
+    built here then runs; when it has no Dockerflow, a warning says so.
 
-def middleware_of(app_spec: Optional[str]) -> DockerflowMiddleware:
-    """The middleware of the application ``app_spec`` names, or one built from the environment.
-
-    Importing the application first also registers the checks its modules declare, which a
-    middleware built here then runs.
-
-    :raises CommandError: (exit status 2) when the application does not load or the
-        environment holds an invalid setting.
+    :raises CommandError: (exit status 2) when the application does not load, or its
+        middleware or the environment holds an invalid setting.
     """
-    if app_spec is not None:
-        found = find_middleware(load_app(app_spec))
-        if found is not None:
-            return found
     try:
-        return DockerflowMiddleware(_not_served)
+        if app_spec is not None:
+            found = find_middleware(load_app(app_spec))
+            if found is not None:
+                return found.core
+            warn(
+                f"{app_spec} has no Dockerflow middleware or integration: its registered "
+                "checks run with options from the environment"
+            )
+        return DockerflowCore.from_options({})
     except ValueError as exc:
         raise CommandError(f"invalid configuration: {exc}", EXIT_USAGE) from None
 

@@ -10,9 +10,10 @@ from typing import Any
 
 from .. import health
 from ..config import ENVIRONMENT_VARIABLES
-from ..middleware import DockerflowMiddleware, _attribute
+from ..core import DockerflowCore
+from ..discovery import readable_attribute
 from ..redact import mask_secrets
-from .application import application_context, application_options, middleware_of
+from .application import application_context, application_options, core_of
 from .errors import EXIT_OK, warn
 
 __all__ = [
@@ -51,11 +52,11 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     check_config.set_defaults(handler=run_check_config)
 
 
-def _source(name: str, middleware: DockerflowMiddleware) -> str:
-    """Where ``middleware``'s value of ``name`` came from, as the configuration recorded it."""
+def _source(name: str, core: DockerflowCore) -> str:
+    """Where ``core``'s value of ``name`` came from, as the configuration recorded it."""
     if name == "checks":
-        return "default" if middleware.checks is None else "keyword"
-    source = middleware.config.sources.get(name, "default")
+        return "default" if core.checks.explicit is None else "keyword"
+    source = core.config.sources.get(name, "default")
     return source if source in ("default", "keyword") else f"from {source}"
 
 
@@ -94,34 +95,35 @@ def _describe_object(value: Any) -> str:
     A repr may print a connection's password, so only fields known to be safe are shown.
     """
     kind = type(value).__name__
-    url = _attribute(value, "url")
+    url = readable_attribute(value, "url")
     if url is not None:  # a SQLAlchemy Engine
-        render = _attribute(url, "render_as_string")
+        render = readable_attribute(url, "render_as_string")
         text = render(hide_password=True) if callable(render) else str(url)
         return f"<{kind} {mask_secrets(text)}>"
-    connection = _attribute(_attribute(value, "connection_pool"), "connection_kwargs")
+    pool = readable_attribute(value, "connection_pool")
+    connection = readable_attribute(pool, "connection_kwargs")
     if isinstance(connection, Mapping):  # a redis client
         where = connection.get("path") or f"{connection.get('host')}:{connection.get('port')}"
         return f"<{kind} {where}/{connection.get('db', 0)}>"
-    name = _attribute(value, "__qualname__")
+    name = readable_attribute(value, "__qualname__")
     if isinstance(name, str):
-        return f"<{kind} {_attribute(value, '__module__')}.{name}>"
+        return f"<{kind} {readable_attribute(value, '__module__')}.{name}>"
     return f"<{kind}>"
 
 
-def describe_settings(middleware: DockerflowMiddleware) -> list[str]:
-    """``name = value  (source)`` for every option of ``middleware``."""
+def describe_settings(core: DockerflowCore) -> list[str]:
+    """``name = value  (source)`` for every option of ``core``."""
     lines = []
     for name in ENVIRONMENT_VARIABLES:
         if name == "checks":
-            value = ", ".join(check for check, _ in middleware.current_checks()) or "none"
+            value = ", ".join(check for check, _ in core.checks.current()) or "none"
         else:
-            value = format_value(getattr(middleware.config, name))
-        lines.append(f"{name} = {value}  ({_source(name, middleware)})")
+            value = format_value(getattr(core.config, name))
+        lines.append(f"{name} = {value}  ({_source(name, core)})")
     return lines
 
 
-def unknown_check_names(middleware: DockerflowMiddleware) -> list[str]:
+def unknown_check_names(core: DockerflowCore) -> list[str]:
     """A warning for each name in ``heartbeat_groups``, ``check_timeouts`` and
     ``non_critical_checks`` that none of the checks found now has.
 
@@ -130,8 +132,8 @@ def unknown_check_names(middleware: DockerflowMiddleware) -> list[str]:
     elsewhere: a group then fails its probe with E104, a timeout or a non-critical mark is
     never applied.
     """
-    config = middleware.config
-    found = [name for name, _ in middleware.current_checks()]
+    config = core.config
+    found = [name for name, _ in core.checks.current()]
     known = set(found)
 
     def hint(name: str) -> str:
@@ -140,7 +142,7 @@ def unknown_check_names(middleware: DockerflowMiddleware) -> list[str]:
 
     def warning(option: str, problem: str) -> str:
         listing = ", ".join(found) or "none"
-        return f"{option} ({_source(option, middleware)}): {problem}; the checks found: {listing}"
+        return f"{option} ({_source(option, core)}): {problem}; the checks found: {listing}"
 
     warnings = []
     for group, members in config.heartbeat_groups.items():
@@ -177,9 +179,9 @@ def run_check_config(args: argparse.Namespace) -> int:
     """Print every setting with its source, after a warning for each unknown variable and
     each group, timeout or non-critical name that no check has."""
     with application_context(args.verbose):
-        middleware = middleware_of(args.app)
-        lines = describe_settings(middleware)
-        unknown_names = unknown_check_names(middleware)
+        core = core_of(args.app)
+        lines = describe_settings(core)
+        unknown_names = unknown_check_names(core)
     for warning in [*unknown_variables(os.environ), *unknown_names]:
         warn(warning)
     print("\n".join(lines))

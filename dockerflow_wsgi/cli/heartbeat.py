@@ -7,7 +7,7 @@ import json
 
 from ..checks import ERROR, CheckResults, level_to_text
 from ..checks.heartbeat import heartbeat_payload
-from .application import application_context, application_options, middleware_of
+from .application import application_context, application_options, core_of
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 
 __all__ = ["add_command", "format_table", "run_heartbeat"]
@@ -86,7 +86,7 @@ def run_heartbeat(args: argparse.Namespace) -> int:
     for its operators.
     """
     with application_context(args.verbose):
-        core = middleware_of(args.app).core
+        core = core_of(args.app)
         heartbeat = core.heartbeat if args.group is None else core.groups.get(args.group)
         if heartbeat is None:
             configured = ", ".join(sorted(core.groups)) or "none"
