@@ -501,9 +501,8 @@ def with_option_docs(cls: _C) -> _C:
     and IDEs), so that the table is the one place an option is described."""
     fields = []
     for option in keyword_options():
-        where = f"``{option.variable}``; " if option.variable else ""
-        fields.append(
-            f":param {option.name}: {option.doc} ({where}default: {option.shown_default()})."
-        )
+        where = f"variable ``{option.variable}``, " if option.variable else ""
+        default = f"default {option.shown_default()}"
+        fields.append(f":param {option.name}: {option.doc}; {where}{default}.")
     cls.__doc__ = "\n".join([inspect.cleandoc(cls.__doc__ or ""), "", *fields])
     return cls
