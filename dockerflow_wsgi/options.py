@@ -56,7 +56,8 @@ _TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~
 
 
 def _as_given(value: Any, name: str) -> Any:
-    """Objects used as they are: the engine, client or URL is checked by its built-in check."""
+    """Objects used as they are: an engine, client or URL is checked when its built-in check is
+    made, the ``(name, check)`` pairs when the checks are collected."""
     return value
 
 
@@ -250,7 +251,8 @@ class Option:
     #: The environment variable (and framework configuration key) it falls back to; ``None``:
     #: only the keyword sets it.
     variable: Optional[str]
-    #: What the keyword accepts, as the middleware's signature annotates it.
+    #: What the keyword accepts, as :class:`~dockerflow_wsgi.DockerflowMiddleware`'s signature
+    #: annotates it (the tests compare the two).
     accepts: str
     #: ``parse(value, name_to_blame)``: the value to use, or :class:`ValueError`.
     parse: Callable[[Any, str], Any]
@@ -269,7 +271,7 @@ class Option:
     in_config: bool = True
 
     def shown_default(self) -> str:
-        """The default as the docs and ``check-config`` write it."""
+        """The default as the docs write it."""
         if self.default_doc:
             return self.default_doc
         value = self.default()
@@ -286,6 +288,7 @@ _T = TypeVar("_T")
 
 
 def _value(value: _T) -> Callable[[], _T]:
+    """The default of an option whose default is one immutable value."""
     return lambda: value
 
 
