@@ -18,6 +18,7 @@ from .answers import ANSWERED_METHODS, GROUPS_PATH, METHOD_NOT_ALLOWED, Answer
 from .config import FrameworkSettings
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
 from .cors import ALLOW_ORIGIN, with_request_id_exposed
+from .options import with_option_docs
 from .request_id import (
     accept_request_id,
     mark_exception,
@@ -41,6 +42,7 @@ _ACCEPT_LANGUAGE = b"accept-language"
 _TRACEPARENT = b"traceparent"
 
 
+@with_option_docs
 class DockerflowASGIMiddleware:
     """Make any ASGI 3 application follow the Dockerflow conventions.
 
@@ -65,7 +67,6 @@ class DockerflowASGIMiddleware:
     loop's.
 
     :param app: the ASGI application to wrap.
-    :param options: the options of :class:`~dockerflow_wsgi.DockerflowMiddleware`.
     :raises ValueError: for an invalid option or environment variable, naming it. Built while
         an event loop runs (Starlette and FastAPI build ``add_middleware``'s middleware on
         their first call, the lifespan's), the middleware fails the lifespan's startup with

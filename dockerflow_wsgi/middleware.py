@@ -7,10 +7,11 @@ chunk and never buffered, the summary written when the server closes the respons
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from time import perf_counter
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from ._wsgi import (
     STATUS_CODES,
@@ -32,6 +33,7 @@ from .config import FrameworkSettings, VersionCallback
 from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
 from .cors import ALLOW_ORIGIN, with_request_id_exposed
 from .discovery import find_middleware
+from .options import with_option_docs
 from .request_id import (
     accept_request_id,
     generate_request_id,
@@ -45,6 +47,7 @@ __all__ = ["DeliberateError", "DockerflowMiddleware", "find_middleware"]
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
 
+@with_option_docs
 class DockerflowMiddleware:
     """Make any WSGI application follow the Dockerflow conventions.
 
@@ -64,74 +67,32 @@ class DockerflowMiddleware:
     Invalid values raise :class:`ValueError` here, not at request time.
 
     :param app: the WSGI application to wrap.
-    :param version_path: directory holding ``version.json`` (``DOCKERFLOW_VERSION_PATH``,
-        default: the current working directory).
-    :param version_callback: ``callable(version_path) -> dict or None`` used instead of
-        reading ``version.json``.
-    :param checks: ``(name, check)`` pairs that replace the registered checks for this
-        instance.
-    :param silenced_checks: check message ids left out of the heartbeat
-        (``DOCKERFLOW_SILENCED_CHECKS``, comma-separated).
-    :param check_timeout: seconds after which a running check counts as an error
-        (``DOCKERFLOW_CHECK_TIMEOUT``, default 5).
-    :param heartbeat_cache_ttl: seconds a heartbeat result is reused
-        (``DOCKERFLOW_HEARTBEAT_CACHE_TTL``, default 0: off).
-    :param heartbeat_failed_status_code: status of a failing heartbeat
-        (``DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE``, default 500).
-    :param request_id_header: header read for, and echoed with, the request id
-        (``DOCKERFLOW_REQUEST_ID_HEADER_NAME``, default ``X-Request-ID``).
-    :param log_querystring: add ``querystring`` to ``request.summary``
-        (``DOCKERFLOW_SUMMARY_LOG_QUERYSTRING``, default off).
-    :param heartbeat_details: include ``checks`` and ``details`` in the heartbeat response
-        (``DOCKERFLOW_HEARTBEAT_DETAILS``, default on; the details are logged either way).
-    :param error_endpoint: answer ``/__error__`` by logging an ERROR and raising
-        :class:`DeliberateError` (``DOCKERFLOW_ERROR_ENDPOINT``, default off).
-    :param log_probes: write ``request.summary`` for the Dockerflow paths too
-        (``DOCKERFLOW_SUMMARY_LOG_PROBES``, default on).
-    :param db: SQLAlchemy engine or URL for the database check (``DATABASE_URL``).
-    :param redis: redis client or URL for the Redis check (``REDIS_URL``).
-    :param alembic_config: path to ``alembic.ini`` for the migrations check
-        (``ALEMBIC_CONFIG``; needs ``db``).
-    :param heartbeat_groups: named subsets of the checks, each served at
-        ``/__heartbeat__/<group>``: a mapping of group name to check names
-        (``DOCKERFLOW_HEARTBEAT_GROUPS``:
-        ``startup=check_database_connected;cache=check_redis_connected``).
-    :param check_timeouts: per-check timeouts overriding ``check_timeout``: a mapping of check
-        name to seconds (``DOCKERFLOW_CHECK_TIMEOUTS``:
-        ``check_redis_connected=0.5,check_database_connected=2``).
-    :param non_critical_checks: checks whose ERROR and CRITICAL messages count as WARNING
-        (``DOCKERFLOW_NON_CRITICAL_CHECKS``, comma-separated).
-    :param heartbeat_interval: above 0, run the checks in the background every this many
-        seconds, and answer heartbeats from the latest run (``DOCKERFLOW_HEARTBEAT_INTERVAL``,
-        default 0: on demand).
-    :param metrics: record Prometheus metrics and answer ``/__metrics__``
-        (``DOCKERFLOW_METRICS``, default off; needs the ``[prometheus]`` extra).
     """
 
     def __init__(
         self,
         app: WSGIApp,
         *,
-        version_path: Any = None,
+        version_path: Optional[Union[str, os.PathLike[str]]] = None,
         version_callback: Optional[VersionCallback] = None,
         checks: Optional[Iterable[tuple[str, Check]]] = None,
-        silenced_checks: Any = None,
-        check_timeout: Any = None,
-        heartbeat_cache_ttl: Any = None,
-        heartbeat_failed_status_code: Any = None,
+        silenced_checks: Optional[Union[Iterable[str], str]] = None,
+        check_timeout: Optional[Union[float, str]] = None,
+        heartbeat_cache_ttl: Optional[Union[float, str]] = None,
+        heartbeat_failed_status_code: Optional[Union[int, str]] = None,
         request_id_header: Optional[str] = None,
-        log_querystring: Any = None,
-        heartbeat_details: Any = None,
-        error_endpoint: Any = None,
-        log_probes: Any = None,
+        log_querystring: Optional[Union[bool, str]] = None,
+        heartbeat_details: Optional[Union[bool, str]] = None,
+        error_endpoint: Optional[Union[bool, str]] = None,
+        log_probes: Optional[Union[bool, str]] = None,
         db: Any = None,
         redis: Any = None,
         alembic_config: Any = None,
-        heartbeat_groups: Any = None,
-        check_timeouts: Any = None,
-        non_critical_checks: Any = None,
-        heartbeat_interval: Any = None,
-        metrics: Any = None,
+        heartbeat_groups: Optional[Union[Mapping[str, Any], str]] = None,
+        check_timeouts: Optional[Union[Mapping[str, Any], str]] = None,
+        non_critical_checks: Optional[Union[Iterable[str], str]] = None,
+        heartbeat_interval: Optional[Union[float, str]] = None,
+        metrics: Optional[Union[bool, str]] = None,
     ) -> None:
         self._setup(
             app,

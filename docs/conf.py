@@ -4,13 +4,16 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
+# option_table.py, the extension beside this file.
+sys.path.insert(0, os.path.abspath("."))
 
 project = "dockerflow-wsgi"
 author = "dockerflow-wsgi contributors"
 copyright = "2026, dockerflow-wsgi contributors"
 release = "0.1.0"
 
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.intersphinx"]
+# option_table renders the configuration page's options table from dockerflow_wsgi.options.
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.intersphinx", "option_table"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 # Python's names link to docs.python.org through a small inventory kept here, made by

@@ -1022,6 +1022,15 @@ def test_help(capsys, argv, expected):
         assert fragment in out
 
 
+def test_check_config_help_names_every_variable_outside_dockerflow(capsys):
+    """The variables of the option table that ``DOCKERFLOW_*`` does not cover."""
+    assert main(["check-config", "--help"]) == 0
+
+    description = " ".join(capsys.readouterr().out.split())
+    others = [v for _, v in OPTIONS if v and not v.startswith("DOCKERFLOW_")]
+    assert f"(DOCKERFLOW_*, {', '.join(others)})" in description
+
+
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"dockerflow-wsgi {__version__}\n"

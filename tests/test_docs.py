@@ -552,9 +552,33 @@ def test_uwsgi_serves_a_snippet_with_the_documented_ini(tmp_path: Path) -> None:
 # -- configuration -------------------------------------------------------------------------------
 
 
+def option_table() -> list[list[nodes.entry]]:
+    """The rows of the configuration page's options table, as the docs build renders it from
+    ``dockerflow_wsgi.options`` (the ``dockerflow-options`` directive of ``docs/conf.py``)."""
+    if str(DOCS) not in sys.path:
+        sys.path.insert(0, str(DOCS))
+    from option_table import option_table_rst
+
+    doctree = publish_doctree(option_table_rst(), settings_overrides={"report_level": 5})
+    (rows,) = [list(table.findall(nodes.row)) for table in doctree.findall(nodes.table)]
+    header, *options = [list(row.findall(nodes.entry)) for row in rows]
+    assert [text(cell) for cell in header] == [
+        "keyword",
+        "environment variable",
+        "default",
+        "meaning",
+    ]
+    return options
+
+
+def test_the_configuration_page_shows_the_option_table() -> None:
+    options_section = read("configuration").split("\nOptions\n-------\n", 1)[1].split("\n---", 1)[0]
+    assert "\n.. dockerflow-options::\n" in options_section
+
+
 def documented_options() -> list[tuple[str, Optional[str], str]]:
     """(keyword, variable or None, default) for each row of the configuration table."""
-    rows = table("configuration", "keyword", "environment variable", "default", "meaning")
+    rows = option_table()
     options = []
     for keyword, variable, default, _ in rows:
         names = literals(variable)

@@ -8,13 +8,13 @@ have: ``version.json`` in the parent directory of ``app.root_path``, and options
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
 import webtest
 
 from dockerflow_wsgi import DockerflowMiddleware
+from dockerflow_wsgi.options import OPTIONS
 
 flask = pytest.importorskip("flask")
 
@@ -39,10 +39,10 @@ def readme_version_row() -> str:
 
 
 def configuration_version_default() -> str:
-    text = (DOCS / "configuration.rst").read_text("utf-8")
-    match = re.search(r"\* - ``version_path``\n\s+- ``DOCKERFLOW_VERSION_PATH``\n\s+- (.*)", text)
-    assert match is not None, "the options table has no version_path row"
-    return plain(match.group(1))
+    """The default in the configuration page's options table (and the middleware's docstring),
+    both rendered from the option table."""
+    (version_path,) = [option for option in OPTIONS if option.name == "version_path"]
+    return plain(version_path.shown_default())
 
 
 def make_app(root: Path) -> flask.Flask:

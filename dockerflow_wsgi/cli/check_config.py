@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,18 +26,23 @@ __all__ = [
     "unknown_variables",
 ]
 
-_DESCRIPTION = """\
-Build the middleware from the environment (DOCKERFLOW_*, DATABASE_URL,
-REDIS_URL, ALEMBIC_CONFIG), which creates database engines and Redis clients
-without connecting, and print every setting as "name = value  (source)",
-where the source is the variable, the default, or (with --app) a keyword
-argument of the application's own middleware or the key of its framework's
-configuration (app.config, Django's settings). Passwords are masked.
-Warns about DOCKERFLOW_* variables that no option reads, and about group,
-timeout and non-critical names that none of the checks found has.
-"""
-
 _VARIABLES = frozenset(variable for variable in ENVIRONMENT_VARIABLES.values() if variable)
+
+_DESCRIPTION = textwrap.fill(
+    "Build the middleware from the environment (DOCKERFLOW_*, "
+    + ", ".join(
+        variable
+        for variable in ENVIRONMENT_VARIABLES.values()
+        if variable and not variable.startswith("DOCKERFLOW_")
+    )
+    + "), which creates database engines and Redis clients without connecting, and print every "
+    'setting as "name = value  (source)", where the source is the variable, the default, or '
+    "(with --app) a keyword argument of the application's own middleware or the key of its "
+    "framework's configuration (app.config, Django's settings). Passwords are masked. Warns "
+    "about DOCKERFLOW_* variables that no option reads, and about group, timeout and "
+    "non-critical names that none of the checks found has.",
+    width=76,
+)
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

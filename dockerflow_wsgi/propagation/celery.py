@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from celery import signals
 
-from ..config import is_header_name
+from ..options import is_header_name
 from ..request_id import (
     DEFAULT_REQUEST_ID_HEADER,
     current_request_id,
