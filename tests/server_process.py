@@ -170,6 +170,15 @@ class ServerProcess:
         self.wait_until(matched, timeout)
         return found[0]
 
+    def wait(self, timeout: float) -> Optional[int]:
+        """Its exit status once it exits by itself, or ``None`` if it still runs after
+        ``timeout`` (a server that must refuse to start)."""
+        assert self.process is not None, f"{self.name} was never started"
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stop(self, timeout: float = SHUTDOWN_TIMEOUT) -> Optional[int]:
         """Ask it to stop and wait; kill its whole session if it has not after ``timeout``.
 
