@@ -162,7 +162,8 @@ class ServerProcess:
         found: list[re.Match[str]] = []
 
         def matched() -> bool:
-            match = re.search(pattern, self.output() + self.errors())
+            written = self.output() if self.stderr_path is None else self.output() + self.errors()
+            match = re.search(pattern, written)
             if match is not None:
                 found.append(match)
             return match is not None
