@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 import textwrap
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from server_process import HOST, ServerProcess, unused_port
+
+TESTS = Path(__file__).resolve().parent
 
 # Ignores SIGTERM and forks a child that does too, then writes the child's pid: a server whose
 # worker outlives it unless the whole session is killed.
@@ -93,3 +96,18 @@ def test_a_test_without_the_servers_marker_cannot_start_one(tmp_path: Path) -> N
 
 def test_ports_are_never_handed_out_twice() -> None:
     assert len({unused_port() for _ in range(50)}) == 50
+
+
+def test_no_test_starts_a_process_it_does_not_wait_for_but_through_the_harness() -> None:
+    """``subprocess.run`` waits for its process; a ``Popen`` outlives the call, as a server
+    does, and only the harness may make one, so that the marker check sees every server."""
+    found = []
+    for path in sorted(TESTS.rglob("*.py")):
+        if path.name == "server_process.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            called = node.func if isinstance(node, ast.Call) else None
+            name = getattr(called, "attr", None) or getattr(called, "id", None)
+            if name == "Popen":
+                found.append(f"{path.relative_to(TESTS)}:{node.lineno}")
+    assert found == []
