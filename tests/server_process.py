@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, Optional, Union
+from typing import IO, Callable, Optional, Union
 
 import pytest
 
@@ -103,7 +103,7 @@ class ServerProcess:
                     self.process = self._popen(stdout, stderr)
         return self
 
-    def _popen(self, stdout: object, stderr: object) -> subprocess.Popen[bytes]:
+    def _popen(self, stdout: IO[bytes], stderr: Union[IO[bytes], int]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             self.command,
             cwd=self.cwd,
