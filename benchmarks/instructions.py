@@ -246,6 +246,13 @@ def ours(**options: Any) -> WSGIApp:
     return DockerflowMiddleware(hello, checks=[], **options)
 
 
+def without_orjson(build: Callable[[], WSGIApp]) -> WSGIApp:
+    """``build()`` in a process where ``import orjson`` fails, as in a service installed
+    without the ``orjson`` extra: the summary goes through the stdlib ``json`` encoder."""
+    sys.modules["orjson"] = None  # type: ignore[assignment] - makes the import raise
+    return build()
+
+
 def trivial_check() -> list:
     return []
 
@@ -291,6 +298,12 @@ WSGI_SCENARIOS: dict[str, tuple[str, Callable[[], WSGIApp], str, dict[str, str]]
         {},
     ),
     "ours": ("bare app + DockerflowMiddleware", ours, "/", {}),
+    "ours_stdlib_json": (
+        "bare app + DockerflowMiddleware, stdlib json (no orjson extra)",
+        lambda: without_orjson(ours),
+        "/",
+        {},
+    ),
     "lb": ("/__lbheartbeat__ with its summary", ours, "/__lbheartbeat__", {}),
     "lb_quiet": (
         "/__lbheartbeat__, log_probes off",

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 from wsgiref.util import setup_testing_defaults
 
 import pytest
+import server_process
 
 from dockerflow_wsgi.checks import clear_checks
 
@@ -51,6 +52,13 @@ def dockerflow_records() -> Iterator[list[logging.LogRecord]]:
     """The records of the library's own ``dockerflow_wsgi`` logger."""
     with _capture("dockerflow_wsgi", logging.DEBUG) as records:
         yield records
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Name the test to the server harness before its fixtures start any server: a test that
+    starts one without the ``servers`` marker fails."""
+    server_process.running_test = item
 
 
 @pytest.fixture(autouse=True)

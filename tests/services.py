@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import pytest
+from server_process import unused_port
 
 HOST = "127.0.0.1"
 WAIT_FOR_SERVER = 30.0
@@ -88,13 +89,6 @@ def redis_url() -> str:
     """``redis://127.0.0.1:6379/0`` (no password configured)."""
     _require(REDIS)
     return REDIS_URL
-
-
-def unused_port() -> int:
-    """A local TCP port nothing listens on: connecting to it is refused at once."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(name="unused_port", scope="session")

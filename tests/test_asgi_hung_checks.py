@@ -17,6 +17,8 @@ import pytest
 from asgi_apps.harness import BIN, SERVERS, Served, environment
 from test_sanic import Server
 
+pytestmark = pytest.mark.servers
+
 #: More checks than the check pool has threads (32), so that some wait in its queue too.
 HUNG_CHECKS = 40
 VERSION = {"source": "https://example.com/hung", "version": "1.0", "commit": "abc", "build": ""}

@@ -168,6 +168,7 @@ def stopped(server_app: Served) -> Served:
 # -- the Dockerflow paths --------------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_lbheartbeat_is_answered_with_the_request_id(served: Served) -> None:
     answer = served.get("/__lbheartbeat__", "lbheartbeat-1")
 
@@ -177,6 +178,7 @@ def test_lbheartbeat_is_answered_with_the_request_id(served: Served) -> None:
     assert answer.headers["X-Request-ID"] == "lbheartbeat-1"
 
 
+@pytest.mark.servers
 def test_heartbeat_runs_the_apps_checks(served: Served) -> None:
     answer = served.get("/__heartbeat__")
 
@@ -188,12 +190,14 @@ def test_heartbeat_runs_the_apps_checks(served: Served) -> None:
     }
 
 
+@pytest.mark.servers
 def test_version_is_version_json(served: Served) -> None:
     answer = served.get("/__version__")
 
     assert (answer.status, answer.json()) == (200, VERSION)
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("path", DOCKERFLOW_PATHS)
 def test_a_trailing_slash_is_the_same_path(served: Served, path: str) -> None:
     without = served.get(path)
@@ -203,6 +207,7 @@ def test_a_trailing_slash_is_the_same_path(served: Served, path: str) -> None:
     assert with_slash.json() == without.json()
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("path", DOCKERFLOW_PATHS)
 def test_head_has_the_headers_of_get_and_no_body(served: Served, path: str) -> None:
     get = served.get(path)
@@ -214,6 +219,7 @@ def test_head_has_the_headers_of_get_and_no_body(served: Served, path: str) -> N
     assert head.body == b""
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
 def test_other_methods_are_405(served: Served, method: str) -> None:
     answer = served.request(method, "/__heartbeat__", headers={"Content-Length": "0"})
@@ -225,6 +231,7 @@ def test_other_methods_are_405(served: Served, method: str) -> None:
 # -- request ids -----------------------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_a_valid_request_id_is_echoed_and_given_to_the_app(served: Served) -> None:
     answer = served.get("/request-id/", "valid-id-1")
 
@@ -237,6 +244,7 @@ def test_a_valid_request_id_is_echoed_and_given_to_the_app(served: Served) -> No
 UNSAFE_IDS = {"space": "a b", "too-long": "x" * 129, "non-ascii": "caf\u00e9"}
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("sent", UNSAFE_IDS.values(), ids=UNSAFE_IDS.keys())
 def test_an_unsafe_request_id_is_replaced_everywhere(served: Served, sent: str) -> None:
     answer = served.get("/request-id/", sent)
@@ -250,6 +258,7 @@ def test_an_unsafe_request_id_is_replaced_everywhere(served: Served, sent: str) 
 # -- request.summary -------------------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_a_request_has_one_mozlog_summary_with_its_fields(served: Served) -> None:
     served.get(
         "/request-id/?q=1", "summary-1", **{"User-Agent": "probe/1.0", "Accept-Language": "fr"}
@@ -276,6 +285,7 @@ def test_a_request_has_one_mozlog_summary_with_its_fields(served: Served) -> Non
     }
 
 
+@pytest.mark.servers
 def test_stdout_holds_only_mozlog_json(served: Served) -> None:
     served.get("/request-id/")
     lines = served.stdout_lines()
@@ -287,6 +297,7 @@ def test_stdout_holds_only_mozlog_json(served: Served) -> None:
         assert record["Logger"] == "asgi-tests", line
 
 
+@pytest.mark.servers
 def test_a_view_that_raises_is_a_500_and_an_error_summary_with_its_traceback(
     served: Served,
 ) -> None:
@@ -301,6 +312,7 @@ def test_a_view_that_raises_is_a_500_and_an_error_summary_with_its_traceback(
     assert "in boom" in fields["traceback"]
 
 
+@pytest.mark.servers
 def test_the_logged_in_users_id_is_the_summarys_uid(served: Served) -> None:
     """``DockerflowDjangoMiddleware`` in the project's ``MIDDLEWARE``, under ASGI."""
     if served.framework != "django":
@@ -325,6 +337,7 @@ def test_the_logged_in_users_id_is_the_summarys_uid(served: Served) -> None:
 # -- streams ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_a_stream_is_relayed_as_it_comes_and_its_summary_covers_it(served: Served) -> None:
     with served.streaming("/stream/", "stream-1") as response:
         assert response.status == 200
@@ -339,6 +352,7 @@ def test_a_stream_is_relayed_as_it_comes_and_its_summary_covers_it(served: Serve
     assert summary["Fields"]["t"] >= int(served.stats()["stream_ms"])
 
 
+@pytest.mark.servers
 def test_a_client_gone_mid_stream_leaves_one_summary_and_a_serving_server(
     served: Served,
 ) -> None:
@@ -355,6 +369,7 @@ def test_a_client_gone_mid_stream_leaves_one_summary_and_a_serving_server(
 # -- checks and the event loop ---------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_async_checks_are_awaited_on_the_loop_and_sync_checks_run_off_it(served: Served) -> None:
     assert served.get("/__heartbeat__").status == 200
 
@@ -366,6 +381,7 @@ def test_async_checks_are_awaited_on_the_loop_and_sync_checks_run_off_it(served:
     assert not stats["sync_check"]["running_loop"]
 
 
+@pytest.mark.servers
 def test_a_slow_sync_check_does_not_hold_up_the_event_loop(served: Served) -> None:
     served.post("/sync-check/hold/")
     try:
@@ -389,6 +405,7 @@ def test_a_slow_sync_check_does_not_hold_up_the_event_loop(served: Served) -> No
 # -- websockets ------------------------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_websockets_pass_through_untouched(served: Served) -> None:
     if served.framework == "django":
         pytest.skip("Django serves no websockets without Channels")
@@ -408,6 +425,7 @@ def test_websockets_pass_through_untouched(served: Served) -> None:
 # -- stopping --------------------------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_lifespan_startup_and_shutdown_reach_the_app(stopped: Served) -> None:
     if stopped.framework == "django":
         pytest.skip("Django's ASGI handler does not speak the lifespan protocol")
@@ -416,10 +434,12 @@ def test_lifespan_startup_and_shutdown_reach_the_app(stopped: Served) -> None:
     assert stopped.lifespan_log.read_text(encoding="utf-8").split() == ["startup", "shutdown"]
 
 
+@pytest.mark.servers
 def test_a_graceful_stop_needs_no_kill(stopped: Served) -> None:
     assert not stopped.killed, stopped.stderr()[-3000:]
 
 
+@pytest.mark.servers
 def test_every_request_of_the_run_has_exactly_one_summary(stopped: Served) -> None:
     """Over the whole stdout of the run: readiness probes, unsafe ids, errors, streams and
     the client that went away included, websockets excepted (they are no requests)."""
@@ -575,6 +595,7 @@ def test_the_quickstart_follows_dockerflow_in_process(
     assert (summary.rid, summary.code, summary.method) == (f"docs-{name}", 200, "GET")
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("app", ["fastapi_app:app", "starlette_app:app", "django_asgi:application"])
 def test_the_quickstart_runs_under_uvicorn_as_it_is(app: str, tmp_path: Path) -> None:
     if not (BIN / "uvicorn").exists():

@@ -14,16 +14,14 @@ server would go on answering 500.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import textwrap
 import traceback
 from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_apps.harness import BIN, SERVERS, environment, server_command, unused_port
+from asgi_apps.harness import BIN, SERVERS, environment, server_command
+from server_process import ServerProcess, unused_port
 
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
 
@@ -68,6 +66,7 @@ BAD_OPTIONS = {
 }
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("bad", BAD_OPTIONS.values(), ids=BAD_OPTIONS.keys())
 @pytest.mark.parametrize("app", APPS)
 @pytest.mark.parametrize("server", SERVERS)
@@ -94,27 +93,14 @@ def _run_until_stopped(
     (shadows / "redis.py").write_text(NO_REDIS, encoding="utf-8")
     environ = environment(**variables)
     environ["PYTHONPATH"] = str(shadows)
-    output = workdir / "output"
-    with output.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            status = process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    with ServerProcess(command, cwd=workdir, env=environ, stdout_path=workdir / "output") as server:
+        status = server.wait(STOP_TIMEOUT)
+        if status is None:
+            server.kill()
             pytest.fail(
-                f"{command[0]} still serving after {STOP_TIMEOUT:g} s:\n"
-                + output.read_text(errors="replace")[-3000:]
+                f"{command[0]} still serving after {STOP_TIMEOUT:g} s:\n" + server.output()[-3000:]
             )
-    text = output.read_text(errors="replace")
+    text = server.output()
     assert error_text in text, text
     return status
 
@@ -200,6 +186,7 @@ SANIC_APP = textwrap.dedent(
 )
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("bad", BAD_OPTIONS.values(), ids=BAD_OPTIONS.keys())
 def test_a_bad_option_stops_sanic_at_start_with_the_error_in_its_log(
     tmp_path: Path, bad: tuple[dict[str, str], str]

@@ -133,7 +133,7 @@ def sanic_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         server.stop()
 
 
-@pytest.fixture(params=["wsgi", "asgi", "sanic"])
+@pytest.fixture(params=["wsgi", "asgi", pytest.param("sanic", marks=pytest.mark.servers)])
 def serve(request: pytest.FixtureRequest) -> Serve:
     if request.param == "wsgi":
         return serve_wsgi

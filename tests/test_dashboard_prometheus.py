@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from server_process import ServerProcess, unused_port
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "docs" / "snippets" / "dashboard.promql"
 HOST = "127.0.0.1"
@@ -84,12 +84,6 @@ def _prometheus_binary(name: str = "prometheus") -> str:
     return found
 
 
-def _unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)
@@ -108,31 +102,20 @@ def _wait_until(condition: Callable[[], Any], what: str, timeout: float = 60.0) 
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _stop(process: subprocess.Popen[Any]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture
 def served_app(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The application's ``host:port``, and the file whose presence fails its check."""
     flag = tmp_path / "fail"
-    process = subprocess.Popen(
+    with ServerProcess(
         [sys.executable, "-c", _APP, str(flag)],
-        stdout=subprocess.PIPE,
-        text=True,
+        cwd=tmp_path,
         # One process: its own metrics, not a multiprocess directory's.
         env={k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
-    )
-    try:
-        port = int(process.stdout.readline())  # type: ignore[union-attr]
+        stdout_path=tmp_path / "app.log",
+        name="the application",
+    ) as process:
+        port = int(process.wait_for_output(r"(?m)^(\d+)\n").group(1))
         yield f"{HOST}:{port}", flag
-    finally:
-        _stop(process)
 
 
 @pytest.fixture
@@ -155,22 +138,21 @@ def prometheus(tmp_path: Path, served_app: tuple[str, Path]) -> Iterator[str]:
             """
         )
     )
-    url = f"http://{HOST}:{_unused_port()}"
-    process = subprocess.Popen(
+    url = f"http://{HOST}:{unused_port()}"
+    with ServerProcess(
         [
             binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'data'}",
             f"--web.listen-address={url.removeprefix('http://')}",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "prometheus.log").open("wb"),
-    )
-    try:
-        _wait_until(lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2), "Prometheus")
+        cwd=tmp_path,
+        env=os.environ,
+        stdout_path=tmp_path / "prometheus.log",
+        name="Prometheus",
+    ) as process:
+        process.wait_until(lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2), 60, 0.2)
         yield url
-    finally:
-        _stop(process)
 
 
 def _evaluate(prometheus: str, query: str) -> list[float]:
@@ -193,6 +175,7 @@ def _heartbeat(target: str) -> int:
         return int(error.code)
 
 
+@pytest.mark.servers
 def test_failed_runs_and_5xx_are_zero_until_a_run_fails(
     prometheus: str, served_app: tuple[str, Path]
 ) -> None:

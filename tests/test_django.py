@@ -112,6 +112,7 @@ def test_dockerflow_wsgi_imports_without_django() -> None:
 # -- the test project under gunicorn -------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_gunicorn_serves_the_project(tmp_path: Path) -> None:
     environ = environment(
         PROJECT,

@@ -136,6 +136,7 @@ def follow_the_guide(site: Path) -> None:
         path.write_text(source, encoding="utf-8")
 
 
+@pytest.mark.servers
 def test_a_startproject_project_migrates_from_dockerflow_by_following_the_guide(
     tmp_path: Path,
 ) -> None:

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Optional
 
+import pytest
 from django_project.harness import BIN, REPO, environment, gunicorn, manage, run
 
 DOCS = REPO / "docs"
@@ -99,6 +100,7 @@ def served_application(commands: list[list[str]]) -> str:
     return serve[1]
 
 
+@pytest.mark.servers
 def test_a_startproject_site_following_the_quickstart_serves_probes_and_summaries(
     tmp_path: Path,
 ) -> None:
@@ -147,6 +149,7 @@ def unapplied_migrations(site: Path, environ: dict[str, str]) -> list[str]:
     return re.findall(r"^\[ \]  (\S+)$", listing, flags=re.MULTILINE)
 
 
+@pytest.mark.servers
 def test_a_site_not_migrated_yet_has_one_warning_naming_its_migrations(tmp_path: Path) -> None:
     site, environ = start_project(tmp_path)
     blocks = captioned_blocks(section("django", "Quickstart"))

@@ -21,10 +21,9 @@ import os
 import re
 import runpy
 import shlex
-import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -40,6 +39,7 @@ import webtest
 from docutils import nodes
 from docutils.core import publish_doctree
 from prometheus_client.parser import text_string_to_metric_families
+from server_process import ServerProcess, unused_port
 
 import dockerflow_wsgi
 from dockerflow_wsgi import DockerflowMiddleware, checks, current_request_id
@@ -248,12 +248,6 @@ def cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers)
     try:
@@ -270,36 +264,22 @@ def server_process(command: list[str], port: int, **env: str) -> Iterator[dict[s
     Yields a dict that holds the server's ``stdout`` once it has stopped.
     """
     output: dict[str, str] = {}
-    process = subprocess.Popen(
-        command,
-        cwd=SNIPPETS,
-        env=clean_environment(PORT=str(port), **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"{command[0]} exited: {process.stderr.read()}")  # type: ignore[union-attr]
-            try:
-                if get(f"http://127.0.0.1:{port}/__lbheartbeat__")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{command[0]} did not start within 30 seconds")
-            time.sleep(0.1)
-        yield output
-    finally:
-        process.send_signal(signal.SIGTERM)
+    with tempfile.TemporaryDirectory(prefix="docs-server-") as logs:
+        server = ServerProcess(
+            command,
+            cwd=SNIPPETS,
+            env=clean_environment(PORT=str(port), **env),
+            stdout_path=Path(logs) / "stdout",
+            stderr_path=Path(logs) / "stderr",
+        ).start()
         try:
-            stdout, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, _ = process.communicate()
-        output["stdout"] = stdout
+            server.wait_until(
+                lambda: get(f"http://127.0.0.1:{port}/__lbheartbeat__")[0] == 200, 30, 0.1
+            )
+            yield output
+        finally:
+            server.stop()
+            output["stdout"] = server.output()
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -428,9 +408,10 @@ def _gunicorn() -> Path:
     return gunicorn
 
 
+@pytest.mark.servers
 def test_gunicorn_serves_a_snippet_with_the_documented_config() -> None:
     pytest.importorskip("flask")
-    port = free_port()
+    port = unused_port()
     command = [str(_gunicorn()), "--config", "gunicorn.conf.py", "flask_shim:app"]
     with server_process(command, port, WEB_CONCURRENCY="1") as output:
         status, headers, body = get(f"http://127.0.0.1:{port}/", **{"X-Request-ID": "gun-1"})
@@ -461,6 +442,7 @@ def _scrape_posts(url: str) -> tuple[float, str]:
     return 0.0, f"{status} without the POST count: {text[:600]!r}"
 
 
+@pytest.mark.servers
 def test_gunicorn_adds_up_the_metrics_of_its_workers(tmp_path: Path) -> None:
     command = [str(_gunicorn()), "--config", "gunicorn_prometheus.conf.py", "bare_wsgi:app"]
     environment = {
@@ -471,7 +453,7 @@ def test_gunicorn_adds_up_the_metrics_of_its_workers(tmp_path: Path) -> None:
         "GUNICORN_CMD_ARGS": "--max-requests 15",
     }
     for _ in ("an earlier run", "this run"):
-        port = free_port()
+        port = unused_port()
         with server_process(command, port, **environment):
             url = f"http://127.0.0.1:{port}"
             # Each run counts from its start: the earlier run's files were wiped.
@@ -526,6 +508,7 @@ def test_records_of_a_traced_request_carry_its_span(capsys: pytest.CaptureFixtur
     assert fields["otelTraceSampled"] is True
 
 
+@pytest.mark.servers
 def test_uwsgi_serves_a_snippet_with_the_documented_ini(tmp_path: Path) -> None:
     pytest.importorskip("flask")
     uwsgi = BIN / "uwsgi"
@@ -537,7 +520,7 @@ def test_uwsgi_serves_a_snippet_with_the_documented_ini(tmp_path: Path) -> None:
     config = tmp_path / "uwsgi.ini"
     # An app with checks: they run on the middleware's threads, which enable-threads allows.
     config.write_text(ini.replace("myservice.wsgi:application", "migrated_flask:app"))
-    port = free_port()
+    port = unused_port()
     command = [str(uwsgi), "--ini", str(config), "--processes", "1"]
     with server_process(command, port, DOCKERFLOW_CHECK_TIMEOUT="2"):
         status, headers, _ = get(f"http://127.0.0.1:{port}/", **{"X-Request-ID": "uwsgi-1"})

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from services import unused_port
+from server_process import ServerProcess, unused_port
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 VENV = Path(sys.prefix)
@@ -49,32 +47,6 @@ def get(port: int, path: str) -> tuple[int, bytes]:
     except urllib.error.HTTPError as error:
         with error:
             return error.code, error.read()
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, stderr: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"make run exited with {process.returncode}:\n{stderr.read_text()}")
-        try:
-            if get(port, "/__lbheartbeat__")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"make run did not serve within {STARTUP_TIMEOUT:g} s:\n{stderr.read_text()}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to make and everything it started (its own process group), then SIGKILL."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=SHUTDOWN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -104,33 +76,35 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         f"VENV={VENV}",
         f"PORT={port}",
     ]
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            command,
-            cwd=REPOSITORY,
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
+    # SIGTERM to make and everything it started (its own process group), then SIGKILL.
+    server = ServerProcess(
+        command,
+        cwd=REPOSITORY,
+        env=environ,
+        stdout_path=stdout,
+        stderr_path=stderr,
+        name="make run",
+        signal_group=True,
+    ).start()
     try:
-        wait_until_serving(process, port, stderr)
+        server.wait_until(lambda: get(port, "/__lbheartbeat__")[0] == 200, STARTUP_TIMEOUT, 0.2)
         answers = {path: get(port, path) for path in PATHS}
         written = version_json.read_bytes()
     finally:
-        stop(process)
+        server.stop(SHUTDOWN_TIMEOUT)
         if not left_by_the_developer:
             version_json.unlink(missing_ok=True)
     yield Run(answers, written, stdout.read_text(), stderr.read_text())
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("path", PATHS)
 def test_each_dockerflow_path_answers_200(make_run: Run, path: str) -> None:
     status, body = make_run.answers[path]
     assert status == 200, body
 
 
+@pytest.mark.servers
 def test_version_is_the_version_json_make_run_wrote(make_run: Run) -> None:
     served = json.loads(make_run.answers["/__version__"][1])
     assert served == json.loads(make_run.version_json)
@@ -141,6 +115,7 @@ def test_version_is_the_version_json_make_run_wrote(make_run: Run) -> None:
         assert served["commit"] == git_head.stdout.strip()
 
 
+@pytest.mark.servers
 def test_stdout_is_mozlog_json_only(make_run: Run) -> None:
     lines = make_run.stdout.splitlines()
     assert lines, make_run.stderr

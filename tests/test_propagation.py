@@ -39,6 +39,7 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
 from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware
 from sentry_sdk.transport import Transport
+from server_process import ServerProcess
 from services import HOST, REDIS, _require
 
 from dockerflow_wsgi import DeliberateError, DockerflowMiddleware, current_request_id
@@ -418,7 +419,7 @@ class Worker:
     """A ``celery worker`` process running ``tests/propagation_apps/celery_tasks.py``, whose
     log records (mozlog JSON lines, from the docs' logging setup) go to ``log``."""
 
-    process: subprocess.Popen[bytes]
+    process: ServerProcess
     log: Path
     tasks: ModuleType
 
@@ -433,19 +434,10 @@ class Worker:
             for record in self.records():
                 if record["Fields"].get("msg", "").startswith(message):
                     return record
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if not self.process.running() or time.monotonic() > deadline:
                 output = self.log.read_text(encoding="utf-8")
                 pytest.fail(f"no record {message!r} from the worker:\n{output[-5000:]}")
             time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()  # Celery's warm shutdown
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -473,14 +465,15 @@ def celery_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
             patch.setenv(name, value)
         patch.syspath_prepend(str(SNIPPETS))
         tasks = importlib.import_module("propagation_apps.celery_tasks")
-        with log.open("wb") as output:
-            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        process = ServerProcess(
+            command, cwd=Path.cwd(), env=os.environ, stdout_path=log, name="celery worker"
+        ).start()
         try:
             worker = Worker(process, log, tasks)
             worker.wait_for(f"{queue}@")  # "<hostname> ready."
             yield worker
         finally:
-            _stop(process)
+            process.stop(timeout=30)  # SIGTERM: Celery's warm shutdown
             tasks.app.close()
             database = redis.Redis.from_url(broker)
             for key in database.scan_iter(match=f"*{queue}*"):
@@ -492,6 +485,7 @@ def receipt(label: str) -> str:
     return f"Sending the receipt of order {label}"
 
 
+@pytest.mark.servers
 @pytest.mark.services
 def test_a_task_published_during_a_request_runs_with_its_id(celery_worker: Worker) -> None:
     label = uuid.uuid4().hex
@@ -505,6 +499,7 @@ def test_a_task_published_during_a_request_runs_with_its_id(celery_worker: Worke
     assert succeeded["Fields"]["rid"] == rid, "Celery's own records of the run have it too"
 
 
+@pytest.mark.servers
 @pytest.mark.services
 def test_a_task_published_outside_a_request_runs_without_an_id(celery_worker: Worker) -> None:
     send_receipt = celery_worker.tasks.send_receipt
@@ -515,6 +510,7 @@ def test_a_task_published_outside_a_request_runs_without_an_id(celery_worker: Wo
     assert "rid" not in celery_worker.wait_for(receipt(second))["Fields"]
 
 
+@pytest.mark.servers
 @pytest.mark.services
 @pytest.mark.parametrize("header", ["X-Request-ID", "X-Correlation-ID"])
 def test_a_task_passes_the_id_on_under_the_header_of_the_middleware(
@@ -529,6 +525,7 @@ def test_a_task_passes_the_id_on_under_the_header_of_the_middleware(
     assert record["Fields"]["header"] == header
 
 
+@pytest.mark.servers
 @pytest.mark.services
 def test_the_tasks_a_task_publishes_carry_the_id(celery_worker: Worker) -> None:
     label = uuid.uuid4().hex
@@ -536,6 +533,7 @@ def test_the_tasks_a_task_publishes_carry_the_id(celery_worker: Worker) -> None:
     assert celery_worker.wait_for(receipt(label))["Fields"]["rid"] == rid
 
 
+@pytest.mark.servers
 @pytest.mark.services
 @pytest.mark.parametrize(
     ("in_request", "headers", "expected_rid", "expected_header"),

@@ -16,17 +16,15 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from server_process import ServerProcess, unused_port
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -168,12 +166,6 @@ def newcomer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # -- serving an example --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def get(url: str, **headers: str) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, headers=headers)
     try:
@@ -191,39 +183,20 @@ def serve_and_ask(
 
     Returns the answers (status, JSON) by path, and the server's stdout and stderr.
     """
-    stdout_path, stderr_path = cwd / "stdout.log", cwd / "stderr.log"
-    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-        server = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=environment(),
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,  # sanic's workers too are stopped with the group
-        )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, f"{command[0]} exited: {stderr_path.read_text()}"
-            try:
-                if get(f"{base}/__lbheartbeat__")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"not serving: {stderr_path.read_text()}"
-            time.sleep(0.2)
+    with ServerProcess(  # in a session of its own: sanic's workers too are stopped with it
+        command,
+        cwd=cwd,
+        env=environment(),
+        stdout_path=cwd / "stdout.log",
+        stderr_path=cwd / "stderr.log",
+    ) as server:
+        server.wait_until(lambda: get(f"{base}/__lbheartbeat__")[0] == 200, 60, interval=0.2)
         answers = {path: get(base + path, **headers) for path, headers in paths.items()}
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-    return answers, stdout_path.read_text(), stderr_path.read_text()
+    return answers, server.output(), server.errors()
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize(("page", "section", "name"), QUICKSTARTS)
 def test_the_quickstart_runs_as_pasted(
     page: str, section: str | None, name: str, newcomer: Path, tmp_path: Path
@@ -237,7 +210,7 @@ def test_the_quickstart_runs_as_pasted(
     flask_shim = "dockerflow_wsgi.flask" in source
     (tmp_path if flask_shim else service).joinpath("version.json").write_text(json.dumps(VERSION))
     server, *arguments = server_command(source)
-    port = str(free_port())
+    port = str(unused_port())
     bind = [word.format(port=port) for word in BIND[server]]
     request_id = f"quickstart-{name}"
 

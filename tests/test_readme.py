@@ -8,16 +8,16 @@ and the same under uWSGI, whose Python plugin points ``sys.stdout`` at file desc
 from __future__ import annotations
 
 import json
+import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from server_process import ServerProcess, unused_port
 
 REPO = Path(__file__).resolve().parent.parent
 UWSGI = Path(sys.executable).parent / "uwsgi"
@@ -93,12 +93,6 @@ def test_the_readme_logging_snippet_logs_every_logger_as_mozlog_on_stdout(call, 
     assert_every_logger_wrote_mozlog(json_lines(finished.stdout))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def get(url: str) -> int:
     request = urllib.request.Request(url, headers={"X-Request-ID": "readme-1"})
     try:
@@ -108,11 +102,12 @@ def get(url: str) -> int:
         return error.code
 
 
+@pytest.mark.servers
 def test_the_readme_logging_snippet_logs_to_stdout_under_uwsgi(tmp_path):
     if not UWSGI.exists():
         pytest.fail("uWSGI is a test dependency: pip install -e '.[test]'")
     (tmp_path / "service.py").write_text(SERVICE.format(snippet=readme_logging_snippet()))
-    port = free_port()
+    port = unused_port()
     stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
     command = [
         str(UWSGI),
@@ -128,22 +123,16 @@ def test_the_readme_logging_snippet_logs_to_stdout_under_uwsgi(tmp_path):
         "--die-on-term",
         "--disable-logging",
     ]
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        server = subprocess.Popen(command, stdout=out, stderr=err, cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                assert get(f"http://127.0.0.1:{port}/") == 200
-                break
-            except OSError:
-                assert server.poll() is None, stderr.read_text()
-                assert time.monotonic() < deadline, stderr.read_text()
-                time.sleep(0.1)
+
+    def answers_200() -> bool:
+        assert get(f"http://127.0.0.1:{port}/") == 200
+        return True
+
+    with ServerProcess(
+        command, cwd=tmp_path, env=os.environ, stdout_path=stdout, stderr_path=stderr
+    ) as server:
+        server.wait_until(answers_200, 30, interval=0.1)
         assert get(f"http://127.0.0.1:{port}/__heartbeat__") == 500
-    finally:
-        server.terminate()
-        server.wait(30)
 
     lines = json_lines(stdout.read_text())
     assert_every_logger_wrote_mozlog([line for line in lines if line["Fields"].get("rid")])

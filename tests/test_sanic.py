@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +30,7 @@ from typing import Any, Callable, Optional
 import httpx
 import pytest
 from sanic import Request, Sanic, Websocket, response
+from server_process import ServerProcess, unused_port
 from websockets.sync.client import connect as websocket_connect
 
 from dockerflow_wsgi import checks, current_request_id
@@ -239,22 +239,6 @@ app.run(host="127.0.0.1", port=int(sys.argv[3]), single_process=True, motd=False
 """
 
 
-_ports_given: set[int] = set()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on, and that no other server of this module was given:
-    the servers are all started after their ports are chosen, and a port freed by the first
-    choice may come back for the next (Sanic would then share it, answering for both)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _ports_given:
-            _ports_given.add(port)
-            return port
-
-
 def is_summary(record: dict[str, Any], rid: Optional[str] = None) -> bool:
     return record["Type"] == "request.summary" and (rid is None or record["Fields"]["rid"] == rid)
 
@@ -271,7 +255,7 @@ class Server:
         environment: Optional[dict[str, str]] = None,
         request_id_header: str = "X-Request-ID",
     ) -> None:
-        self.port = free_port()
+        self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.request_id_header = request_id_header
         self.stdout = output / f"{name}.out"
@@ -287,36 +271,31 @@ class Server:
             if not key.startswith("DOCKERFLOW_") and key not in ("DATABASE_URL", "REDIS_URL")
         }
         self.env.update(environment or {}, PYTHONDONTWRITEBYTECODE="1")
-        self.process: Optional[subprocess.Popen[bytes]] = None
+        self.process = ServerProcess(
+            self.command,
+            cwd=self.cwd,
+            env=self.env,
+            stdout_path=self.stdout,
+            stderr_path=self.stderr,
+            name=name,
+            stop_signal=signal.SIGINT,
+        )
         self.client = httpx.Client(base_url=self.url, timeout=10)
 
     def start(self) -> None:
-        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
-            self.process = subprocess.Popen(
-                self.command, cwd=self.cwd, env=self.env, stdout=out, stderr=err
-            )
+        self.process.start()
 
     def wait_until_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        assert self.process is not None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/__lbheartbeat__", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise AssertionError(f"the server did not start:\n{self.stderr.read_text()}")
+        self.process.wait_until(self.answers_lbheartbeat, timeout)
+
+    def answers_lbheartbeat(self) -> bool:
+        with contextlib.suppress(httpx.TransportError):
+            return httpx.get(f"{self.url}/__lbheartbeat__", timeout=1).status_code == 200
+        return False
 
     def stop(self) -> None:
         self.client.close()
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.process.stop(timeout=10)
 
     def get(self, path: str, rid: Optional[str] = None, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, rid, **kwargs)
@@ -443,6 +422,7 @@ def new_id() -> str:
 # -- the Dockerflow paths -----------------------------------------------------------------------
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize(
     ("path", "status", "body"),
     [
@@ -465,6 +445,7 @@ def test_probes_are_answered_before_the_apps_middleware(main, path, status, body
     assert main.logged(rid, "app") == ["handling"]
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("path", ["/__heartbeat__", "/__heartbeat__/"])
 def test_the_heartbeat_awaits_async_checks_and_runs_sync_ones_on_threads(main, path):
     rid = new_id()
@@ -483,6 +464,7 @@ def test_the_heartbeat_awaits_async_checks_and_runs_sync_ones_on_threads(main, p
     assert main.summary(rid)["Fields"]["code"] == 200
 
 
+@pytest.mark.servers
 def test_a_heartbeat_waiting_for_a_sync_check_leaves_the_loop_free(main):
     request_id = f"slow-{uuid.uuid4().hex}"
     gate = Path(tempfile.gettempdir()) / request_id
@@ -509,6 +491,7 @@ def test_a_heartbeat_waiting_for_a_sync_check_leaves_the_loop_free(main):
         started.unlink(missing_ok=True)
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("path", ["/__lbheartbeat__", "/__heartbeat__", "/__version__"])
 def test_head_has_the_status_and_headers_of_get_and_no_body(main, path):
     get = main.get(path)
@@ -522,6 +505,7 @@ def test_head_has_the_status_and_headers_of_get_and_no_body(main, path):
     assert int(head.headers["Content-Length"]) == len(get.content)
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "PROPFIND"])
 @pytest.mark.parametrize("path", ["/__heartbeat__", "/__lbheartbeat__/"])
 def test_other_methods_are_405(main, method, path):
@@ -533,11 +517,13 @@ def test_other_methods_are_405(main, method, path):
     assert main.summary(rid)["Fields"]["errno"] == 405
 
 
+@pytest.mark.servers
 def test_other_paths_reach_the_app(main):
     answer = main.get("/x/__heartbeat__")
     assert answer.text == "the app's own"
 
 
+@pytest.mark.servers
 def test_the_error_endpoint_from_app_config_makes_an_error_summary(main):
     rid = new_id()
     assert main.get("/__error__", rid).status_code == 500
@@ -551,6 +537,7 @@ def test_the_error_endpoint_from_app_config_makes_an_error_summary(main):
 # -- request ids --------------------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_a_valid_request_id_is_used_echoed_and_seen_by_the_handler(main):
     rid = new_id()
     answer = main.get("/", rid)
@@ -561,12 +548,14 @@ def test_a_valid_request_id_is_used_echoed_and_seen_by_the_handler(main):
     assert main.summary(rid)["Fields"]["rid"] == rid
 
 
+@pytest.mark.servers
 def test_a_task_the_handler_creates_has_the_request_id(main):
     rid = new_id()
     assert main.get("/task", rid).text == "done"
     assert main.logged(rid, "app") == ["handling", "app middleware", "in a task"]
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize(
     "sent",
     [b"", b"has space", b"x" * 129, b"caf\xc3\xa9", b"tab\tinside"],
@@ -580,11 +569,13 @@ def test_an_unsafe_request_id_is_replaced(main, sent):
     assert main.summary(rid)["Fields"]["rid"] == rid
 
 
+@pytest.mark.servers
 def test_the_apps_own_request_id_header_is_kept(main):
     answer = main.get("/own-id", new_id())
     assert answer.headers.get_list("X-Request-ID") == ["chosen-by-the-app"]
 
 
+@pytest.mark.servers
 def test_requests_on_one_connection_each_have_their_own_id(main):
     """Sanic handles a connection's requests one after the other in one task: an id must not
     outlive its request."""
@@ -609,6 +600,7 @@ def test_requests_on_one_connection_each_have_their_own_id(main):
 # -- request.summary ----------------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_one_summary_with_the_mozlog_fields(main):
     rid = new_id()
     answer = main.get(
@@ -635,6 +627,7 @@ def test_one_summary_with_the_mozlog_fields(main):
     assert isinstance(summary["Fields"]["t"], int)
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize(
     ("traceparents", "logged"),
     [
@@ -652,6 +645,7 @@ def test_the_summary_has_the_trace_id_of_a_valid_traceparent(main, traceparents,
     assert fields.get("trace_id") == ("4bf92f3577b34da6a3ce929d0e0e4736" if logged else None)
 
 
+@pytest.mark.servers
 def test_a_handler_that_raises_makes_an_error_summary_with_its_traceback(main):
     rid = new_id()
     answer = main.get("/boom", rid)
@@ -665,6 +659,7 @@ def test_a_handler_that_raises_makes_an_error_summary_with_its_traceback(main):
     assert "ValueError: boom" in summary["Fields"]["traceback"]
 
 
+@pytest.mark.servers
 def test_a_path_sanic_does_not_know_is_the_clients_error(main):
     rid = new_id()
     assert main.get("/nowhere%E9", rid).status_code == 404
@@ -675,6 +670,7 @@ def test_a_path_sanic_does_not_know_is_the_clients_error(main):
     assert "traceback" not in summary["Fields"]
 
 
+@pytest.mark.servers
 def test_an_exception_the_apps_error_handler_answers_with_a_4xx_is_the_clients_error(main):
     rid = new_id()
     answer = main.get("/order/42", rid)
@@ -684,12 +680,14 @@ def test_an_exception_the_apps_error_handler_answers_with_a_4xx_is_the_clients_e
     assert summary["Fields"]["errno"] == 400
 
 
+@pytest.mark.servers
 def test_header_bytes_are_logged_as_the_wsgi_and_asgi_adapters_log_them(main):
     rid = new_id()
     main.get("/", rid, headers={"User-Agent": b"caf\xc3\xa9 \xff"})
     assert main.summary(rid)["Fields"]["agent"] == b"caf\xc3\xa9 \xff".decode("latin-1")
 
 
+@pytest.mark.servers
 def test_a_malformed_request_is_sanics_alone(main):
     rid = new_id()
     with socket.create_connection(("127.0.0.1", main.port), timeout=10) as client:
@@ -700,6 +698,7 @@ def test_a_malformed_request_is_sanics_alone(main):
     assert main.summaries(rid) == []
 
 
+@pytest.mark.servers
 def test_a_streamed_response_is_timed_to_its_end(main):
     rid = new_id()
     answer = main.get("/stream", rid)
@@ -710,6 +709,7 @@ def test_a_streamed_response_is_timed_to_its_end(main):
     assert summary["Fields"]["t"] >= 200
 
 
+@pytest.mark.servers
 def test_a_stream_that_raises_after_its_first_chunk_makes_an_error_summary(main):
     rid = new_id()
     answer = main.get("/stream-then-raise", rid)
@@ -721,6 +721,7 @@ def test_a_stream_that_raises_after_its_first_chunk_makes_an_error_summary(main)
     assert "RuntimeError: mid-stream" in summary["Fields"]["traceback"]
 
 
+@pytest.mark.servers
 def test_a_client_gone_mid_stream_gets_one_summary(main):
     rid = new_id()
     with socket.create_connection(("127.0.0.1", main.port), timeout=10) as client:
@@ -733,6 +734,7 @@ def test_a_client_gone_mid_stream_gets_one_summary(main):
     assert main.summaries(rid) == [summary]
 
 
+@pytest.mark.servers
 def test_a_websocket_session_has_the_request_id_and_no_summary(main):
     rid = new_id()
     with websocket_connect(
@@ -747,6 +749,7 @@ def test_a_websocket_session_has_the_request_id_and_no_summary(main):
 # -- options ------------------------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_options_from_app_config_win_over_the_environment(servers):
     server = servers.options
     rid = new_id()
@@ -758,6 +761,7 @@ def test_options_from_app_config_win_over_the_environment(servers):
     assert "querystring" not in fields  # DOCKERFLOW_SUMMARY_LOG_QUERYSTRING is off by default
 
 
+@pytest.mark.servers
 def test_a_failing_heartbeat_has_the_status_from_app_config(servers):
     server = servers.options
     rid = new_id()
@@ -767,6 +771,7 @@ def test_a_failing_heartbeat_has_the_status_from_app_config(servers):
     assert server.logged(rid, "app") == ["heartbeat failed for options at level 40"]
 
 
+@pytest.mark.servers
 def test_log_probes_off_as_a_keyword_wins_over_the_environment(servers):
     server = servers.options
     rids = {path: new_id() for path in ("/__lbheartbeat__", "/__heartbeat__", "/__version__")}
@@ -776,6 +781,7 @@ def test_log_probes_off_as_a_keyword_wins_over_the_environment(servers):
         assert server.summaries(rid, sentinel_path="/") == []
 
 
+@pytest.mark.servers
 def test_metrics_and_groups_from_the_environment(servers):
     server = servers.options
     assert server.get("/").status_code == 200
@@ -792,6 +798,7 @@ def test_metrics_and_groups_from_the_environment(servers):
     assert server.request("HEAD", "/__metrics__").content == b""
 
 
+@pytest.mark.servers
 def test_the_error_endpoint_is_off_by_default(servers):
     assert servers.options.get("/__error__").status_code == 404
 
@@ -851,6 +858,7 @@ def test_init_app_later_sets_the_app_up_once_with_the_app_as_sender():
 # -- side by side with the dockerflow package's Sanic integration ------------------------------
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("path", ["/__heartbeat__", "/__version__"])
 def test_a_migrated_service_answers_as_with_dockerflow_sanic(servers, path):
     theirs, ours = servers.theirs.get(path), servers.ours.get(path)
@@ -858,12 +866,14 @@ def test_a_migrated_service_answers_as_with_dockerflow_sanic(servers, path):
     assert ours.json() == theirs.json()
 
 
+@pytest.mark.servers
 def test_the_heartbeat_of_a_migrated_service_fails_with_the_same_status(servers):
     answer = servers.ours.get("/__heartbeat__")
     assert answer.status_code == 503  # DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE, read by both
     assert answer.json()["checks"] == {"database": "ok", "redis": "warning", "queue": "error"}
 
 
+@pytest.mark.servers
 def test_the_summary_has_every_field_of_dockerflow_sanics(servers):
     fields = []
     for server in (servers.theirs, servers.ours):
@@ -893,6 +903,7 @@ def test_the_route_names_are_dockerflow_sanics():
 # -- the documentation's example ----------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_the_quickstart_snippet_runs_under_the_sanic_command(servers):
     server = servers.snippet
     rid = new_id()

@@ -207,6 +207,7 @@ def sanic_server(tmp_path: Path) -> Iterator[Server]:
 COMPARED_FIELDS = ("msg", "code", "errno", "error")
 
 
+@pytest.mark.servers
 def test_an_error_summary_has_the_same_message_under_wsgi_asgi_and_sanic(
     summary_lines: list[dict[str, Any]], sanic_server: Server
 ) -> None:

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -23,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from server_process import ServerProcess, unused_port
 
 EXAMPLE_APP = Path(__file__).resolve().parent.parent / "example_app"
 BIN = Path(sys.executable).parent
@@ -140,12 +138,6 @@ def _server_environment(**variables: str) -> dict[str, str]:
     return environ
 
 
-def _unused_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def fetch(base_url: str, method: str, path: str, request_id: str, payload: Any = None) -> Answer:
     headers = {"X-Request-ID": request_id}
     data = None
@@ -161,51 +153,30 @@ def fetch(base_url: str, method: str, path: str, request_id: str, payload: Any =
             return Answer(error.code, error.headers, error.read())
 
 
-def _count(path: Path, text: str) -> int:
-    return path.read_text(errors="replace").count(text)
-
-
-def _wait_until_ready(
-    process: subprocess.Popen[bytes], base_url: str, name: str, stderr_path: Path
-) -> list[str]:
+def _wait_until_ready(server: ServerProcess, base_url: str, name: str) -> list[str]:
     """Poll ``/__lbheartbeat__`` until it answers and every worker is up.
 
     :returns: the request ids of the probes sent.
     """
     probe_ids: list[str] = []
     answered = False
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"{name} exited with {process.returncode} while starting:\n"
-                + stderr_path.read_text(errors="replace")[-3000:]
-            )
+
+    def ready() -> bool:
+        nonlocal answered
         if not answered:
             probe_id = f"{name}-probe-{len(probe_ids)}"
             probe_ids.append(probe_id)
             try:
                 answer = fetch(base_url, "GET", "/__lbheartbeat__", probe_id)
             except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-                continue
+                return False
             assert answer.status == 200, f"{name} answered a probe with {answer.status}"
             answered = True
         ready_line = WORKER_READY_LINE.get(name)
-        if ready_line is None or _count(stderr_path, ready_line) >= WORKERS:
-            return probe_ids
-        time.sleep(0.1)
-    pytest.fail(
-        f"{name} was not ready within {STARTUP_TIMEOUT} s:\n"
-        + stderr_path.read_text(errors="replace")[-3000:]
-    )
+        return ready_line is None or server.errors().count(ready_line) >= WORKERS
 
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Kill the server and its workers (its own session) if it is still running."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    server.wait_until(ready, STARTUP_TIMEOUT, interval=0.1)
+    return probe_ids
 
 
 @pytest.fixture(scope="module", params=sorted(SERVER_COMMANDS))
@@ -219,7 +190,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     version_dir = workdir / "version"
     version_dir.mkdir()
     (version_dir / "version.json").write_text(json.dumps(VERSION), encoding="utf-8")
-    port = _unused_port()
+    port = unused_port()
     environ = _server_environment(
         PORT=str(port),
         WEB_CONCURRENCY=str(WORKERS),
@@ -231,29 +202,25 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     base_url = f"http://127.0.0.1:{port}"
     request_ids = {label: f"{name}-{label}" for label in REQUESTS}
 
-    with stdout_path.open("ab") as stdout, stderr_path.open("ab") as stderr:
-        process = subprocess.Popen(
-            SERVER_COMMANDS[name],
-            cwd=EXAMPLE_APP,
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-        )
+    process = ServerProcess(
+        SERVER_COMMANDS[name],
+        cwd=EXAMPLE_APP,
+        env=environ,
+        stdout_path=stdout_path,
+        stderr_path=stderr_path,
+        name=name,
+    ).start()
     try:
-        probe_ids = _wait_until_ready(process, base_url, name, stderr_path)
+        probe_ids = _wait_until_ready(process, base_url, name)
         answers = {
             label: fetch(base_url, method, path, request_ids[label], payload)
             for label, (method, path, payload, _) in REQUESTS.items()
         }
-        process.send_signal(signal.SIGTERM)
-        try:
-            returncode = process.wait(timeout=SHUTDOWN_TIMEOUT)
-        except subprocess.TimeoutExpired:
+        returncode = process.stop(SHUTDOWN_TIMEOUT)
+        if returncode is None:
             pytest.fail(f"{name} did not stop within {SHUTDOWN_TIMEOUT} s of SIGTERM")
     finally:
-        _stop(process)
+        process.kill()
 
     return ServerRun(
         name=name,
@@ -269,6 +236,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 # -- what the clients saw --------------------------------------------------------------------
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("label", list(REQUESTS))
 def test_status_and_request_id_header(server: ServerRun, label: str) -> None:
     answer = server.answers[label]
@@ -276,12 +244,14 @@ def test_status_and_request_id_header(server: ServerRun, label: str) -> None:
     assert answer.headers["X-Request-ID"] == server.request_ids[label]
 
 
+@pytest.mark.servers
 def test_lbheartbeat(server: ServerRun) -> None:
     answer = server.answers["lbheartbeat"]
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.json() == {}
 
 
+@pytest.mark.servers
 def test_heartbeat_sees_database_and_migrations(server: ServerRun) -> None:
     body = server.answers["heartbeat"].json()
     assert body["status"] == "ok", body
@@ -291,10 +261,12 @@ def test_heartbeat_sees_database_and_migrations(server: ServerRun) -> None:
     assert body["details"] == {}
 
 
+@pytest.mark.servers
 def test_version_is_version_json(server: ServerRun) -> None:
     assert server.answers["version"].json() == VERSION
 
 
+@pytest.mark.servers
 def test_hello_knows_the_request_id(server: ServerRun) -> None:
     assert server.answers["hello"].json() == {
         "message": "hello from dockerflow-wsgi",
@@ -302,6 +274,7 @@ def test_hello_knows_the_request_id(server: ServerRun) -> None:
     }
 
 
+@pytest.mark.servers
 def test_notes_are_stored(server: ServerRun) -> None:
     created = server.answers["create"].json()
     assert created["text"] == NOTE_TEXT
@@ -309,10 +282,12 @@ def test_notes_are_stored(server: ServerRun) -> None:
     assert "error" in server.answers["invalid"].json()
 
 
+@pytest.mark.servers
 def test_stream_arrives_whole(server: ServerRun) -> None:
     assert server.answers["stream"].body == STREAM_BODY
 
 
+@pytest.mark.servers
 def test_unhandled_error_is_a_json_500(server: ServerRun) -> None:
     assert "error" in server.answers["boom"].json()
 
@@ -320,6 +295,7 @@ def test_unhandled_error_is_a_json_500(server: ServerRun) -> None:
 # -- what the logs say -----------------------------------------------------------------------
 
 
+@pytest.mark.servers
 def test_stdout_is_only_mozlog_json(server: ServerRun) -> None:
     assert server.stdout_lines
     for line in server.stdout_lines:
@@ -330,6 +306,7 @@ def test_stdout_is_only_mozlog_json(server: ServerRun) -> None:
         assert isinstance(record["Timestamp"], int)
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("label", list(REQUESTS))
 def test_one_request_summary_per_request(server: ServerRun, label: str) -> None:
     method, path, _, status = REQUESTS[label]
@@ -343,6 +320,7 @@ def test_one_request_summary_per_request(server: ServerRun, label: str) -> None:
     assert isinstance(fields["t"], int)
 
 
+@pytest.mark.servers
 def test_no_other_request_summaries(server: ServerRun) -> None:
     """Besides the requests above, only the readiness probes were logged, once each at most."""
     ours = set(server.request_ids.values())
@@ -357,6 +335,7 @@ def test_no_other_request_summaries(server: ServerRun) -> None:
     assert len({fields["rid"] for fields in others}) == len(others), others
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize(
     ("label", "message"),
     [("hello", "Saying hello"), ("create", "Note created"), ("stream", "Stream finished")],
@@ -366,6 +345,7 @@ def test_app_records_carry_the_request_id(server: ServerRun, label: str, message
     assert [record["Fields"]["rid"] for record in records] == [server.request_ids[label]]
 
 
+@pytest.mark.servers
 def test_unhandled_error_is_logged_with_its_traceback(server: ServerRun) -> None:
     """By Flask, and in the request's summary, which is an ERROR although Flask answered."""
     errors = [record for record in server.records if record["Severity"] <= 3]
@@ -378,6 +358,7 @@ def test_unhandled_error_is_logged_with_its_traceback(server: ServerRun) -> None
     assert "Traceback" not in server.stderr
 
 
+@pytest.mark.servers
 def test_stops_cleanly_on_sigterm(server: ServerRun) -> None:
     assert server.returncode == 0, server.stderr[-3000:]
 

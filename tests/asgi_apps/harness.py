@@ -1,10 +1,10 @@
 """Serving the apps of this directory with the real uvicorn and hypercorn, for
 ``tests/test_asgi_servers.py`` (imported as ``asgi_apps.harness``).
 
-Each server runs in a session of its own on a free loopback port, its stdout and stderr in files
-of a working directory; it is stopped with SIGTERM, and killed with its children (hypercorn's
-worker) if it does not stop by itself. Nothing here asserts but that a server started and
-answers its stats; the tests decide what must hold.
+Each server runs with ``tests/server_process.py``, in a session of its own on a free loopback
+port, its stdout and stderr in files of a working directory; it is stopped with SIGTERM, and
+killed with its children (hypercorn's worker) if it does not stop by itself. Nothing here
+asserts but that a server started and answers its stats; the tests decide what must hold.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import http.client
 import itertools
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from server_process import HOST, ServerProcess, unused_port
+
 HERE = Path(__file__).resolve().parent
 DJANGO_PROJECT = HERE.parent / "django_project"
 BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 15.0
@@ -85,12 +84,6 @@ def manage_django_project(database: Path, *args: str, **variables: str) -> None:
         raise AssertionError(
             f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         )
-
-
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def server_command(server: str, app: str, port: int) -> list[str]:
@@ -170,10 +163,9 @@ class Served:
         self.environ = dict(environ)
         self.cwd = cwd
         self.label = label or f"{server}-{app.partition(':')[0]}"
-        self.process: Optional[subprocess.Popen[bytes]] = None
+        self.process: Optional[ServerProcess] = None
         self.port = 0
         self.runs = 0
-        self.killed = False
         #: The request ids sent during the current run (invalid ones included), in order.
         self.sent_ids: list[str] = []
         self._numbers = itertools.count()
@@ -192,7 +184,7 @@ class Served:
         return self.workdir / f"run-{self.runs}.lifespan"
 
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.process is not None and self.process.running()
 
     # -- the process ----------------------------------------------------------------------------
 
@@ -201,52 +193,33 @@ class Served:
         self.runs += 1
         self.port = unused_port()
         self.sent_ids = []
-        self.killed = False
         environ = {**self.environ, "ASGI_TESTS_LIFESPAN_LOG": str(self.lifespan_log)}
-        command = server_command(self.server, self.app, self.port)
-        with self.stdout_path.open("wb") as stdout, self.stderr_path.open("wb") as stderr:
-            self.process = subprocess.Popen(
-                command,
-                cwd=self.cwd,
-                env=environ,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"{self.label} exited with {self.process.returncode} while starting:\n"
-                    + self.stderr()[-3000:]
-                )
-            try:
-                if self.get("/__lbheartbeat__").status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.kill()
-        raise AssertionError(f"{self.label} not ready in {STARTUP_TIMEOUT:g} s:\n{self.stderr()}")
+        self.process = ServerProcess(
+            server_command(self.server, self.app, self.port),
+            cwd=self.cwd,
+            env=environ,
+            stdout_path=self.stdout_path,
+            stderr_path=self.stderr_path,
+            name=self.label,
+        ).start()
+        self.process.wait_until(lambda: self.get("/__lbheartbeat__").status == 200, STARTUP_TIMEOUT)
 
     def stop(self) -> None:
         """Ask the server to stop with SIGTERM, as a container runtime does, and wait until it
         has. If it has not stopped by itself after ``SHUTDOWN_TIMEOUT``, it is killed and
         :attr:`killed` says so."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=SHUTDOWN_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process is not None:
+            self.process.stop(SHUTDOWN_TIMEOUT)
 
     def kill(self) -> None:
         """Kill the server and its workers (its session), if it still runs."""
-        if self.process is not None and self.process.poll() is None:
-            self.killed = True
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process is not None:
+            self.process.kill()
+
+    @property
+    def killed(self) -> bool:
+        """Whether the current run had to be killed."""
+        return self.process is not None and self.process.killed
 
     # -- HTTP -----------------------------------------------------------------------------------
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,10 +21,11 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any, Optional
 
+from server_process import HOST, ServerProcess, unused_port
+
 PROJECT = Path(__file__).resolve().parent
 REPO = PROJECT.parent.parent
 BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 30.0
 
@@ -91,12 +89,6 @@ def run_suite(module: str, **variables: str) -> subprocess.CompletedProcess[str]
         timeout=600,
         check=False,
     )
-
-
-def _unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -165,9 +157,7 @@ def gunicorn(app: str, directory: Path, environ: Mapping[str, str], logs: Path) 
     Ready once ``/__lbheartbeat__`` answers; stopped with SIGTERM on the way out, whatever
     happened, so that the stdout it wrote is complete when the test reads it.
     """
-    port = _unused_port()
-    stdout_path = logs / f"gunicorn-{port}.stdout"
-    stderr_path = logs / f"gunicorn-{port}.stderr"
+    port = unused_port()
     command = [
         str(BIN / "gunicorn"),
         "--chdir",
@@ -182,50 +172,22 @@ def gunicorn(app: str, directory: Path, environ: Mapping[str, str], logs: Path) 
         "4",
         app,
     ]
-    served = Served(port, stdout_path)
-    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            command,
-            cwd=directory,
-            env=dict(environ),
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-        )
+    served = Served(port, logs / f"gunicorn-{port}.stdout")
+    server = ServerProcess(
+        command,
+        cwd=directory,
+        env=environ,
+        stdout_path=served.stdout_path,
+        stderr_path=logs / f"gunicorn-{port}.stderr",
+        name="gunicorn",
+    ).start()
     try:
-        _wait_until_ready(process, served, stderr_path)
+        server.wait_until(
+            lambda: served.get("/__lbheartbeat__", **{"X-Request-ID": "ready"}).status == 200,
+            STARTUP_TIMEOUT,
+            interval=0.1,
+        )
         yield served
     finally:
-        _stop(process)
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], served: Served, stderr: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"gunicorn exited with {process.returncode} while starting:\n"
-                + stderr.read_text(errors="replace")[-3000:]
-            )
-        try:
-            if served.get("/__lbheartbeat__", **{"X-Request-ID": "ready"}).status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(
-        f"gunicorn not ready within {STARTUP_TIMEOUT:g} s:\n"
-        + stderr.read_text(errors="replace")[-3000:]
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=SHUTDOWN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        raise AssertionError(f"gunicorn did not stop within {SHUTDOWN_TIMEOUT:g} s") from None
+        if server.stop(SHUTDOWN_TIMEOUT) is None:
+            raise AssertionError(f"gunicorn did not stop within {SHUTDOWN_TIMEOUT:g} s")

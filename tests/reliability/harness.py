@@ -12,9 +12,6 @@ import http.client
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -23,13 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from server_process import HOST, ServerProcess, unused_port
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 EXAMPLE_APP = REPO / "example_app"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 UWSGI = Path(sys.executable).parent / "uwsgi"
 DOCKERFLOW_CLI = Path(sys.executable).parent / "dockerflow-wsgi"
-HOST = "127.0.0.1"
 
 MOZLOG_KEYS = frozenset(
     {"Timestamp", "Type", "Logger", "Hostname", "EnvVersion", "Severity", "Pid", "Fields"}
@@ -65,13 +63,6 @@ _tally_lock = threading.Lock()
 def tally(key: str, count: int = 1) -> None:
     with _tally_lock:
         TALLY[key] += count
-
-
-def unused_port() -> int:
-    """A loopback TCP port nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def server_environment(pythonpath: Iterable[str] = (), **variables: str) -> dict[str, str]:
@@ -244,7 +235,7 @@ class Server:
         self.port = unused_port()
         self.stdout_path = workdir / "stdout.log"
         self.stderr_path = workdir / "stderr.log"
-        self.process: Optional[subprocess.Popen[bytes]] = None
+        self.process: Optional[ServerProcess] = None
         #: Ids of the requests the harness sent itself: readiness probes, stats.
         self.own_ids: list[str] = []
 
@@ -258,64 +249,44 @@ class Server:
 
     def start(self) -> None:
         """Start, then wait until every worker has booted and one answers a probe."""
-        with self.stdout_path.open("ab") as stdout, self.stderr_path.open("ab") as stderr:
-            self.process = subprocess.Popen(
-                self.command,
-                cwd=HERE,
-                env=self.environ,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
+        self.process = ServerProcess(
+            self.command,
+            cwd=HERE,
+            env=self.environ,
+            stdout_path=self.stdout_path,
+            stderr_path=self.stderr_path,
+            name=self.name,
+        ).start()
         answered = False
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.process.returncode} while starting:\n"
-                    + self.stderr_text()[-3000:]
-                )
+
+        def ready() -> bool:
+            nonlocal answered
             if not answered:
                 probe_id = f"ready-{len(self.own_ids)}"
                 self.own_ids.append(probe_id)
-                try:
-                    answered = (
-                        fetch(self.port, "GET", "/__lbheartbeat__", **{"X-Request-ID": probe_id})
-                    ).status == 200
-                except OSError:
-                    pass
-            if answered and self.workers_ready():
-                return
-            time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(
-            f"{self.name} not ready within {STARTUP_TIMEOUT:g} s:\n" + self.stderr_text()[-3000:]
-        )
+                answered = (
+                    fetch(self.port, "GET", "/__lbheartbeat__", **{"X-Request-ID": probe_id})
+                ).status == 200
+            return answered and self.workers_ready()
+
+        self.process.wait_until(ready, STARTUP_TIMEOUT, interval=0.1)
 
     def stop(self) -> int:
         """SIGTERM, and wait for a graceful exit; killed (and an error) if it does not come."""
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=SHUTDOWN_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise RuntimeError(
-                    f"{self.name} did not stop within {SHUTDOWN_TIMEOUT:g} s of SIGTERM"
-                ) from None
-        return self.process.returncode
+        returncode = self.process.stop(SHUTDOWN_TIMEOUT)
+        if returncode is None:
+            raise RuntimeError(f"{self.name} did not stop within {SHUTDOWN_TIMEOUT:g} s of SIGTERM")
+        return returncode
 
     def kill(self) -> None:
         """Kill the server and its workers (its session), if it still runs."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process is not None:
+            self.process.kill()
 
     def running(self) -> bool:
         """Whether the process started (gunicorn's or uWSGI's master) still runs."""
-        return self.process is not None and self.process.poll() is None
+        return self.process is not None and self.process.running()
 
     def worker_pids(self) -> set[int]:
         """The processes the master has now: its workers."""

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from harness import HOST, Client, Gunicorn, log_problems, tally, wait_until
 
+pytestmark = pytest.mark.servers
+
 
 @pytest.fixture(scope="module")
 def server(serve: Any) -> Gunicorn:

@@ -14,8 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Serve
 from harness import Gunicorn, fetch
+
+pytestmark = pytest.mark.servers
 
 WORKERS = 2
 HEARTBEATS = 60

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 from harness import Client, Gunicorn, install_plugin, log_problems, parse_lines, tally
 
+pytestmark = pytest.mark.servers
+
 CHECK_TIMEOUT = 0.25
 ANSWER_BOUND = CHECK_TIMEOUT + 4.0
 HEARTBEATS = 50

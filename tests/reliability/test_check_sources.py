@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from harness import REPO, fetch, tally
+
+pytestmark = pytest.mark.servers
 
 CHECK_TIMEOUT = 0.5
 #: More heartbeats than the check pool has threads.

@@ -40,6 +40,8 @@ from typing import Any, Callable, Optional
 import pytest
 from harness import REPO, REQUEST_TIMEOUT, Answer, Client, fetch, parse_lines, tally
 
+pytestmark = pytest.mark.servers
+
 CHECK_TIMEOUT = 2.0
 #: How long the late check takes: a little over its timeout.
 LATE_CHECK_SECONDS = CHECK_TIMEOUT + 0.05

@@ -440,6 +440,7 @@ wire_values = st.one_of(
 )
 
 
+@pytest.mark.servers
 def test_any_request_over_http(server: Gunicorn) -> None:
     """Fuzzed requests on the wire; then every answer the middleware gave was logged once."""
     given_ids: collections.Counter[str] = collections.Counter()
@@ -537,6 +538,7 @@ WIRE_FORGERIES = {
 }
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("case", list(WIRE_FORGERIES))
 def test_a_forged_request_id_on_the_wire(server: Gunicorn, case: str) -> None:
     value, fate = WIRE_FORGERIES[case]
@@ -566,6 +568,7 @@ def test_a_forged_request_id_on_the_wire(server: Gunicorn, case: str) -> None:
             assert text not in str(json.loads(line))
 
 
+@pytest.mark.servers
 def test_a_forged_request_id_never_reached_the_log(server: Gunicorn) -> None:
     """Nothing of a refused or replaced value is in any line, raw or decoded."""
     values = [value for value, fate in WIRE_FORGERIES.values() if fate != "kept"]
@@ -577,6 +580,7 @@ def test_a_forged_request_id_never_reached_the_log(server: Gunicorn) -> None:
         assert not any(text in line for line in decoded), value
 
 
+@pytest.mark.servers
 def test_huge_headers_on_the_wire(server: Gunicorn) -> None:
     """gunicorn takes header fields up to 8190 bytes: values that long are clipped in the
     summary; 64 KiB is refused by gunicorn (431) and logs nothing."""
@@ -608,6 +612,7 @@ def test_huge_headers_on_the_wire(server: Gunicorn) -> None:
     assert server.summaries("huge-2") == []
 
 
+@pytest.mark.servers
 def test_the_log_over_http_stays_mozlog(server: Gunicorn) -> None:
     assert server.stop() == 0
     lines = server.stdout_lines()

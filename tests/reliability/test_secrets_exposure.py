@@ -35,6 +35,8 @@ from harness import (
     unused_port,
 )
 
+pytestmark = pytest.mark.servers
+
 DB_PASSWORD = "db-Pa55word-9f2c"
 REDIS_PASSWORD = "redis-Pa55word-7c1e"
 SECRETS = (DB_PASSWORD, REDIS_PASSWORD)

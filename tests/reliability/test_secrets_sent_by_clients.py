@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from harness import UWSGI, Gunicorn, Server, Uwsgi, fetch, server_environment
 
+pytestmark = pytest.mark.servers
+
 APP = "version_callback_app:app"
 SECRETS = ("s3cr3t-a", "s3cr3t-b", "s3cr3t-c", "s3cr3t-d", "s3cr3t-e")
 # (what the client sends, the summary's path, its querystring)

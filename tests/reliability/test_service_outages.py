@@ -50,7 +50,7 @@ DB_PASSWORD = "pg-Secret-4b1d"
 
 # Routes that need neither Redis nor the database: they must not notice the outage.
 INDEPENDENT = ("hello", "stream", "boom", "missing", "lbheartbeat", "version", "refused")
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.servers]
 
 
 def routes(*names: str) -> tuple[Any, ...]:

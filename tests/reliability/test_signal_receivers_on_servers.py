@@ -28,6 +28,8 @@ from harness import (
     tally,
 )
 
+pytestmark = pytest.mark.servers
+
 SERVER_KINDS = ("gunicorn-sync", "gunicorn-gthread", "uwsgi")
 RECEIVERS = ("exit_3", "interrupt")
 THREADS = 4

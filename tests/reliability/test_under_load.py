@@ -32,6 +32,8 @@ from harness import (
     parse_lines,
 )
 
+pytestmark = pytest.mark.servers
+
 CLIENTS = 8
 PER_CLIENT = 400
 LOAD_DEADLINE = 120.0

@@ -19,6 +19,8 @@ import pytest
 from harness import UWSGI, Gunicorn, Server, Uwsgi, fetch, log_problems, server_environment
 from version_callback_app import PID_HEADER, RAISED, SECRET
 
+pytestmark = pytest.mark.servers
+
 APP = "version_callback_app:app"
 #: mozlog's Severity of an ERROR record.
 ERROR_SEVERITY = 3

@@ -20,6 +20,8 @@ from typing import Any, Callable
 import pytest
 from harness import VERSION, Answer, Client, Gunicorn, log_problems, parse_lines, tally
 
+pytestmark = pytest.mark.servers
+
 NEW_VERSION = {**VERSION, "version": "1.2.4", "commit": "89abcdef" * 5}
 VERSION_BYTES = json.dumps(VERSION).encode()
 

@@ -42,6 +42,8 @@ from harness import (
     tally,
 )
 
+pytestmark = pytest.mark.servers
+
 #: The servers, by the worker model each rule must hold under.
 SERVER_KINDS = ("gunicorn-sync", "gunicorn-gthread", "uwsgi")
 THREADS = 4
