@@ -24,8 +24,6 @@ import logging
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -41,6 +39,7 @@ import httpx
 import pytest
 import webtest
 from conformance_apps import PROFILE_HEADER, VERSION
+from server_process import ServerProcess, unused_port
 
 TESTS = Path(__file__).resolve().parent
 SERVER_TIMEOUT = 30.0
@@ -242,65 +241,45 @@ class ASGIDriver:
         )
 
 
-_ports_given: set[int] = set()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on, and that no other server here was given: the Sanic
-    servers start together, and a port freed by one choice may come back for the next."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _ports_given:
-            _ports_given.add(port)
-            return port
-
-
-class ServerProcess:
-    """``conformance_apps`` served in a subprocess, its mozlog output in a file."""
+class ConformanceServer:
+    """``conformance_apps`` served in a subprocess (the tests' one harness), its mozlog output
+    in a file."""
 
     def __init__(self, directory: Path, name: str, *arguments: str) -> None:
-        self.port = free_port()
+        self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.stdout = directory / f"{name}.out"
-        self.stderr = directory / f"{name}.err"
         env = {
             name: value for name, value in os.environ.items() if not name.startswith("DOCKERFLOW_")
         }
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
-        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "conformance_apps", *arguments, str(self.port)],
-                cwd=directory,
-                env=env,
-                stdout=out,
-                stderr=err,
-            )
+        self.process = ServerProcess(
+            [sys.executable, "-m", "conformance_apps", *arguments, str(self.port)],
+            cwd=directory,
+            env=env,
+            stdout_path=directory / f"{name}.out",
+            stderr_path=directory / f"{name}.err",
+            name=name,
+            # Sanic's server stops on SIGINT; uvicorn on either.
+            stop_signal=signal.SIGINT,
+        ).start()
 
     def wait_until_ready(self) -> None:
-        deadline = time.monotonic() + SERVER_TIMEOUT
-        while time.monotonic() < deadline and self.process.poll() is None:
-            with contextlib.suppress(httpx.TransportError):
-                httpx.get(f"{self.url}/__lbheartbeat__", timeout=1)
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"the server did not start:\n{self.stderr.read_text()}")
+        def answers() -> bool:
+            try:
+                return httpx.get(f"{self.url}/__lbheartbeat__", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        self.process.wait_until(answers, SERVER_TIMEOUT)
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete line written so far, as mozlog records."""
-        text = self.stdout.read_text(encoding="utf-8")
+        text = self.process.output()
         return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.process.stop(timeout=10)
 
 
 def _mozlog_summary(record: dict[str, Any]) -> Summary:
@@ -313,6 +292,10 @@ def _mozlog_summary(record: dict[str, Any]) -> Summary:
     )
 
 
+#: The server of a profile, and the headers that choose it.
+Target = tuple[ConformanceServer, dict[str, str]]
+
+
 class ServerDriver:
     """A real server over HTTP. A request's summaries are those written between it and a
     later request's (a sentinel with an id of its own), which the server writes after them."""
@@ -320,7 +303,9 @@ class ServerDriver:
     in_process = False
 
     def __init__(
-        self, client: httpx.Client, target: Callable[[str], tuple[ServerProcess, dict[str, str]]]
+        self,
+        client: httpx.Client,
+        target: Callable[[str], tuple[ConformanceServer, dict[str, str]]],
     ) -> None:
         self.client = client
         #: The server of a profile, and the headers that choose it.
@@ -370,7 +355,7 @@ def http_client() -> Iterator[httpx.Client]:
 def uvicorn_driver(
     tmp_path_factory: pytest.TempPathFactory, http_client: httpx.Client
 ) -> Iterator[ServerDriver]:
-    server = ServerProcess(tmp_path_factory.mktemp("uvicorn"), "uvicorn", "uvicorn")
+    server = ConformanceServer(tmp_path_factory.mktemp("uvicorn"), "uvicorn", "uvicorn")
     try:
         server.wait_until_ready()
         yield ServerDriver(http_client, lambda profile: (server, {PROFILE_HEADER: profile}))
@@ -384,7 +369,7 @@ def sanic_driver(
 ) -> Iterator[ServerDriver]:
     directory = tmp_path_factory.mktemp("sanic")
     servers = {
-        profile: ServerProcess(directory, profile, "sanic", profile)
+        profile: ConformanceServer(directory, profile, "sanic", profile)
         for profile in conformance_apps.PROFILES
     }
     try:
@@ -407,6 +392,8 @@ def asgi_driver() -> ASGIDriver:
 
 
 ADAPTERS = ("wsgi", "asgi", "uvicorn", "sanic")
+#: The adapters driven through a real server in a subprocess.
+SERVED = frozenset({"uvicorn", "sanic"})
 
 
 # -- the cases --------------------------------------------------------------------------------
@@ -650,6 +637,8 @@ def _rows() -> Iterator[Any]:
         for adapter in ADAPTERS:
             reason = case.known_failures.get(adapter)
             marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            if adapter in SERVED:
+                marks.append(pytest.mark.servers)
             yield pytest.param(case, adapter, marks=marks, id=f"{adapter}: {case.name}")
 
 
