@@ -314,13 +314,10 @@ class _Exchange:
                 headers = _with_exposed(headers, self._middleware.config.request_id_header)
                 message = {**message, "headers": headers}
             if not has_id:
+                # A copy, as Starlette's CORS middleware makes: the list is the application's,
+                # which may send it again (a module-level response) for another request.
                 header = (wanted, self.request_id.encode("latin-1"))
-                if type(headers) is list:
-                    # The response's own list, made for this message (as Starlette's
-                    # middleware take it too): no copy of the message.
-                    headers.append(header)
-                else:
-                    message = {**message, "headers": [*headers, header]}
+                message = {**message, "headers": [*headers, header]}
         try:
             await self._send(message)
         except BaseException:

@@ -155,8 +155,12 @@ class DockerflowMiddleware:
         self._header_in_context = core.header_in_context
         self._request_id_header = core.config.request_id_header
         #: The route answered without a summary or anything else per request: the load
-        #: balancer's probe when probes are not logged; else none.
-        self._quiet_route = Route.LBHEARTBEAT if Route.LBHEARTBEAT in core.silent_routes else None
+        #: balancer's probe when probes are not logged and no metrics count it; else none.
+        self._quiet_route = (
+            Route.LBHEARTBEAT
+            if Route.LBHEARTBEAT in core.silent_routes and core.metrics is None
+            else None
+        )
         # Its headers, one attribute away (cheaper than the global's), and its body by method:
         # tuples, which no server or wrapper can change, so the same ones serve every probe.
         self._quiet_headers = LBHEARTBEAT.headers

@@ -273,6 +273,24 @@ def test_the_apps_own_request_id_header_is_kept():
     assert seen.messages[0]["headers"] == [(b"X-Request-ID", b"own")]
 
 
+def test_a_response_sent_again_carries_each_requests_own_id():
+    """The application's header list is its own: a module-level response sent for every
+    request must not keep the first request's id."""
+    headers = [(b"content-type", b"text/plain")]
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"same"})
+
+    middleware = DockerflowASGIMiddleware(app)
+    first = call(middleware, http_scope(headers=[(b"x-request-id", b"first-1")]))
+    second = call(middleware, http_scope(headers=[(b"x-request-id", b"second-2")]))
+
+    assert first.headers[b"x-request-id"] == b"first-1"
+    assert second.headers[b"x-request-id"] == b"second-2"
+    assert headers == [(b"content-type", b"text/plain")]
+
+
 def test_another_header_name_is_read_and_echoed():
     seen = call(
         DockerflowASGIMiddleware(Recorder(), request_id_header="X-Correlation-Id"),

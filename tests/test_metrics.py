@@ -177,6 +177,19 @@ def test_with_log_probes_off_the_scrape_writes_no_summary(summary_records):
     assert summary_records == []
 
 
+def test_with_log_probes_off_the_probes_are_still_counted():
+    """The quiet load balancer probe is a request like any other to the metrics, under WSGI as
+    under ASGI."""
+    app = TestApp(DockerflowMiddleware(hello, metrics=True, log_probes=False))
+    before = sample("dockerflow_requests_total", method="GET", code="200")
+
+    for _ in range(3):
+        app.get("/__lbheartbeat__")
+    app.get("/__heartbeat__")
+
+    assert sample("dockerflow_requests_total", method="GET", code="200") == before + 4
+
+
 def test_without_prometheus_client_the_option_fails_at_construction(monkeypatch):
     monkeypatch.setattr(metrics_module, "_process_metrics", None)
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
