@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from .. import signals
 from ..process import ProcessLocal
 from .background import BackgroundRuns, LatestRun
-from .boundary import evaluate
+from .containment import evaluate
 from .messages import ERROR, OK, WARNING, CheckMessage, level_to_text
 from .registry import Check
 from .runner import CheckResults, CheckRunner, fold_results

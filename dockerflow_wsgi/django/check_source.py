@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ..checks import CheckMessage
-from ..checks.boundary import is_async
+from ..checks.containment import is_async
 from ..checks.registry import Check
 from .connections import closing_new_connections
 
