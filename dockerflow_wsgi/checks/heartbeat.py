@@ -13,10 +13,10 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .. import signals
-from ..process import ProcessLocal
 from .background import BackgroundRuns, LatestRun
 from .containment import evaluate
 from .messages import ERROR, OK, WARNING, CheckMessage, level_to_text
+from .process_local import ProcessLocal
 from .registry import Check
 from .runner import CheckResults, CheckRunner, fold_results
 from .selection import UnknownCheck

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar
 
 from .. import health
-from ..process import ProcessLocal
 from ..redact import describe_exception
 from .containment import MAX_MESSAGE_LENGTH, CheckFailure, evaluate, evaluate_async, is_async
 from .loop import background_loop
 from .messages import OK, WARNING, CheckMessage, Error, level_to_text
 from .pool import DaemonThreadPool
+from .process_local import ProcessLocal
 from .registry import Check, get_checks
 
 __all__ = [
