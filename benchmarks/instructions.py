@@ -122,8 +122,8 @@ def essentials() -> WSGIApp:
     """
     import orjson
 
-    from dockerflow_wsgi._wsgi import STATUS_CODES, status_code
     from dockerflow_wsgi.logging import JsonLogFormatter
+    from dockerflow_wsgi.pep3333 import STATUS_CODES, status_code
     from dockerflow_wsgi.redact import mask_secrets
     from dockerflow_wsgi.request_id import accept_request_id, generate_request_id, request_id_var
     from dockerflow_wsgi.summary import MAX_CLIENT_FIELD_LENGTH, clip

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .checks import ERROR
-from .checks.heartbeat import heartbeat_payload
-from .checks.runner import CheckResults
+from .checks.results import CheckResults, heartbeat_payload
 from .config import Config
 from .redact import describe_exception, mask_secrets, masked_traceback
 from .version import VersionFileError, load_version_json

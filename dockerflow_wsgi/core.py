@@ -29,7 +29,8 @@ from .checks.background import BackgroundRuns
 from .checks.heartbeat import Heartbeat
 from .checks.pool import DaemonThreadPool
 from .checks.registry import Check
-from .checks.runner import CheckResults, CheckRunner
+from .checks.results import CheckResults
+from .checks.runner import CheckRunner
 from .checks.selection import CheckSelection
 from .config import ENVIRONMENT_VARIABLES, VARIABLE_ONLY_OPTIONS, Config, FrameworkSettings
 from .metrics import Metrics, process_metrics

@@ -23,7 +23,7 @@ from .answers import Answer
 from .checks.messages import OK, STATUSES, level_to_text
 
 if TYPE_CHECKING:
-    from .checks.runner import CheckResults
+    from .checks.results import CheckResults
 
 __all__ = ["Metrics", "process_metrics"]
 

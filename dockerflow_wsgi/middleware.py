@@ -13,13 +13,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from time import perf_counter
 from typing import Any, Callable, Optional, Union
 
-from ._wsgi import (
-    STATUS_CODES,
-    rewrap_file_response,
-    status_code,
-    status_line,
-    wsgi_text_as_utf8,
-)
 from .answers import (
     ANSWERED_METHODS,
     GROUPS_PATH,
@@ -34,6 +27,13 @@ from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
 from .cors import ALLOW_ORIGIN, with_request_id_exposed
 from .discovery import find_middleware
 from .options import with_option_docs
+from .pep3333 import (
+    STATUS_CODES,
+    rewrap_file_response,
+    status_code,
+    status_line,
+    wsgi_text_as_utf8,
+)
 from .request_id import (
     accept_request_id,
     generate_request_id,

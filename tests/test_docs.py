@@ -41,7 +41,6 @@ from docutils.core import publish_doctree
 from prometheus_client.parser import text_string_to_metric_families
 from server_process import ServerProcess, unused_port
 
-import dockerflow_wsgi
 from dockerflow_wsgi import DockerflowMiddleware, checks, current_request_id
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
 from dockerflow_wsgi.config import Config
@@ -1451,42 +1450,6 @@ def test_the_performance_page_describes_the_benchmark() -> None:
     for path in re.findall(r"``((?:docs|benchmarks)/[\w/.-]+)``", page):
         written_by_bench = all(f'"{part}"' in bench for part in path.split("/")[1:])
         assert (REPO / path).exists() or written_by_bench, path
-
-
-# -- the API reference ---------------------------------------------------------------------------
-
-
-def test_every_public_name_is_in_the_api_reference() -> None:
-    pytest.importorskip("flask")
-    documented = []
-    module = None
-    directive = re.compile(r"^\.\. (?:auto\w+|py:\w+|currentmodule):: (\S+?)(?:\(|$)")
-    continued = False
-
-    def qualified(name: str) -> str:
-        return name if "." in name or module is None else f"{module}.{name}"
-
-    for line in read("api").splitlines():
-        match = directive.match(line)
-        if match is not None:
-            if line.startswith(".. currentmodule::"):
-                module = match.group(1)
-            else:
-                documented.append(qualified(match.group(1)))
-            continued = line.startswith(".. py:")
-        elif continued and re.match(r"^ {5,}\w", line):
-            documented.append(qualified(line.split("(")[0].strip()))
-        else:
-            continued = False
-    objects = [resolve(name) for name in documented]
-    modules = ["dockerflow_wsgi", "dockerflow_wsgi.checks", "dockerflow_wsgi.signals"]
-    modules += ["dockerflow_wsgi.flask", "dockerflow_wsgi.logging"]
-    for module_name in modules:
-        public = importlib.import_module(module_name)
-        for name in public.__all__:
-            value = getattr(public, name)
-            assert any(value is obj for obj in objects), f"{module_name}.{name}"
-    assert dockerflow_wsgi.DeliberateError in objects
 
 
 def test_the_flask_test_client_recipe_passes(caplog: pytest.LogCaptureFixture) -> None:

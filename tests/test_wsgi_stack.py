@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from werkzeug.middleware.lint import LintMiddleware
 
 from dockerflow_wsgi import DockerflowMiddleware, checks
-from dockerflow_wsgi._wsgi import wsgi_text_as_utf8
 from dockerflow_wsgi.flask import Dockerflow
 from dockerflow_wsgi.logging import JsonLogFormatter
+from dockerflow_wsgi.pep3333 import wsgi_text_as_utf8
 from dockerflow_wsgi.redact import mask_secrets
 from dockerflow_wsgi.summary import MAX_CLIENT_FIELD_LENGTH, TRUNCATION_MARKER
 

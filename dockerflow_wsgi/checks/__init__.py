@@ -28,7 +28,8 @@ from .messages import (
     level_to_text,
 )
 from .registry import clear_checks, get_checks, register, register_partial
-from .runner import CheckResults, run_checks, run_checks_async
+from .results import CheckResults
+from .runner import run_checks, run_checks_async
 
 __all__ = [
     "CRITICAL",

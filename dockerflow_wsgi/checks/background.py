@@ -15,8 +15,8 @@ from concurrent.futures import Future
 from typing import Callable, NamedTuple, Optional
 
 from .. import health
-from ..process import ProcessLocal
 from .messages import CheckMessage, Error
+from .process_local import ProcessLocal
 from .registry import Check
 from .runner import CheckRunner
 

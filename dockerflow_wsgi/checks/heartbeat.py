@@ -13,34 +13,22 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .. import signals
-from ..process import ProcessLocal
 from .background import BackgroundRuns, LatestRun
-from .boundary import evaluate
-from .messages import ERROR, OK, WARNING, CheckMessage, level_to_text
+from .containment import evaluate
+from .messages import ERROR, OK, WARNING, CheckMessage
+from .process_local import ProcessLocal
 from .registry import Check
-from .runner import CheckResults, CheckRunner, fold_results
+from .results import CheckResults, fold_results, heartbeat_payload
+from .runner import CheckRunner
 from .selection import UnknownCheck
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
 
-__all__ = ["Heartbeat", "heartbeat_payload"]
+__all__ = ["Heartbeat"]
 
 logger = logging.getLogger("dockerflow_wsgi")
 checks_logger = logging.getLogger("dockerflow_wsgi.checks")
-
-
-def heartbeat_payload(results: CheckResults, *, details: bool = True) -> dict[str, Any]:
-    """The ``/__heartbeat__`` JSON body: ``status``, and ``checks`` and ``details`` if asked.
-
-    The middleware leaves the details out where ``heartbeat_details`` is off; the log record
-    of a run that found problems and the ``dockerflow-wsgi heartbeat`` command always have them.
-    """
-    payload: dict[str, Any] = {"status": level_to_text(results.level)}
-    if details:
-        payload["checks"] = results.statuses
-        payload["details"] = results.details
-    return payload
 
 
 class Heartbeat(ProcessLocal):

@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, Optional, TypeVar
 
-from ..process import ProcessLocal
+from .process_local import ProcessLocal
 
 __all__ = ["BackgroundLoop", "background_loop"]
 

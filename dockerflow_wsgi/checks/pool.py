@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any, Callable, TypeVar
 
-from ..process import ProcessLocal
+from .process_local import ProcessLocal
 
 __all__ = ["DaemonThreadPool"]
 

@@ -1,4 +1,4 @@
-"""Running checks concurrently under a time limit, and folding their messages into a result."""
+"""Running checks concurrently under a time limit; :mod:`.results` folds what they found."""
 
 from __future__ import annotations
 
@@ -10,43 +10,24 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar
 
 from .. import health
-from ..process import ProcessLocal
 from ..redact import describe_exception
-from .boundary import MAX_MESSAGE_LENGTH, CheckFailure, evaluate, evaluate_async, is_async
+from .containment import MAX_MESSAGE_LENGTH, CheckFailure, evaluate, evaluate_async, is_async
 from .loop import background_loop
-from .messages import OK, WARNING, CheckMessage, Error, level_to_text
+from .messages import CheckMessage, Error
 from .pool import DaemonThreadPool
+from .process_local import ProcessLocal
 from .registry import Check, get_checks
+from .results import CheckResults, fold_results
 
 __all__ = [
-    "CheckResults",
     "CheckRunner",
     "RunMessages",
-    "fold_results",
     "run_checks",
     "run_checks_async",
 ]
-
-
-@dataclass(frozen=True)
-class CheckResults:
-    """What one heartbeat run found.
-
-    ``statuses`` maps every check to its status text, ``details`` holds the checks above ok
-    (status, level and their messages keyed by id), ``level`` is the highest level seen, and
-    ``messages`` holds each check's messages that were not silenced, and ``durations`` the
-    seconds each check took, when the run measured them.
-    """
-
-    statuses: dict[str, str] = field(default_factory=dict)
-    details: dict[str, dict[str, Any]] = field(default_factory=dict)
-    level: int = OK
-    messages: dict[str, list[CheckMessage]] = field(default_factory=dict)
-    durations: dict[str, float] = field(default_factory=dict)
 
 
 def _timed_out(timeout: float) -> list[CheckMessage]:
@@ -68,51 +49,6 @@ def _still_running(started: float, now: float) -> list[CheckMessage]:
             id=health.ERROR_CHECK_TIMED_OUT,
         )
     ]
-
-
-def fold_results(
-    messages_by_check: Mapping[str, Iterable[CheckMessage]],
-    silenced_check_ids: Iterable[str] = (),
-    non_critical_checks: Iterable[str] = (),
-) -> CheckResults:
-    """Combine each check's messages into statuses, details and the overall level.
-
-    Messages with a silenced id are left out. The ERROR and CRITICAL messages of a non-critical
-    check count as WARNING: the dependency degrades the service, it does not fail it.
-    """
-    silenced = frozenset(silenced_check_ids)
-    non_critical = frozenset(non_critical_checks)
-    statuses: dict[str, str] = {}
-    details: dict[str, dict[str, Any]] = {}
-    kept_by_check: dict[str, list[CheckMessage]] = {}
-    level = OK
-    for name, messages in messages_by_check.items():
-        kept = [message for message in messages if message.id not in silenced]
-        if name in non_critical:
-            kept = [_at_most_warning(message) for message in kept]
-        kept_by_check[name] = kept
-        check_level = max((message.level for message in kept), default=OK)
-        statuses[name] = level_to_text(check_level)
-        if check_level > OK:
-            details[name] = {
-                "status": level_to_text(check_level),
-                "level": check_level,
-                "messages": {
-                    (message.id or f"{name}.{index}"): message.msg
-                    for index, message in enumerate(kept)
-                },
-            }
-        level = max(level, check_level)
-    durations = getattr(messages_by_check, "durations", {})
-    return CheckResults(statuses, details, level, kept_by_check, durations)
-
-
-def _at_most_warning(message: CheckMessage) -> CheckMessage:
-    if message.level <= WARNING:
-        return message
-    return CheckMessage(
-        message.msg, level=WARNING, hint=message.hint, obj=message.obj, id=message.id
-    )
 
 
 def run_checks(

@@ -10,7 +10,7 @@ Exit status: 0 success (healthy), 1 failure (unhealthy, no commit found), 2 a us
 configuration error. Errors are one line on stderr, never a traceback, and no output of this
 command contains a password from a URL.
 
-Each command lives in its own module (:mod:`.heartbeat`, :mod:`.version_json`,
+Each command lives in its own module (:mod:`.heartbeat_command`, :mod:`.version_json`,
 :mod:`.check_config`) with its options and help; this one only puts them together.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from .. import __version__
-from . import check_config, heartbeat, version_json
+from . import check_config, heartbeat_command, version_json
 from .errors import EXIT_USAGE, PROG, CommandError
 
 __all__ = ["build_parser", "main"]
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (heartbeat, version_json, check_config):
+    for command in (heartbeat_command, version_json, check_config):
         command.add_command(commands)
     return parser
 

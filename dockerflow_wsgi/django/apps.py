@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 
 from ..checks.registry import register_check_source
-from .heartbeat import heartbeat_checks, listed_checks
+from .check_source import heartbeat_checks, listed_checks
 
 
 class DockerflowConfig(AppConfig):

@@ -22,7 +22,7 @@ from ..redact import mask_secrets
 from .connections import checking_connection
 from .options import configured_check_timeout
 
-__all__ = ["check_database_connected", "check_migrations_applied"]
+__all__ = ["LISTED_MIGRATIONS", "check_database_connected", "check_migrations_applied"]
 
 #: How many unapplied migrations W001 names; the others are counted.
 LISTED_MIGRATIONS = 10

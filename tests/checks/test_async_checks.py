@@ -13,7 +13,7 @@ import pytest
 from webtest import TestApp
 
 from dockerflow_wsgi import DockerflowMiddleware, RequestIdLogFilter, checks
-from dockerflow_wsgi.checks.boundary import is_async
+from dockerflow_wsgi.checks.containment import is_async
 from dockerflow_wsgi.checks.heartbeat import Heartbeat
 from dockerflow_wsgi.checks.runner import CheckRunner
 

@@ -15,7 +15,7 @@ import pytest
 from webtest import TestApp
 
 from dockerflow_wsgi import DockerflowMiddleware, checks, health
-from dockerflow_wsgi.checks.boundary import MAX_MESSAGES, evaluate, evaluate_async
+from dockerflow_wsgi.checks.containment import MAX_MESSAGES, evaluate, evaluate_async
 
 LEFT_OUT = "dockerflow.health.I106"
 

@@ -13,7 +13,8 @@ import pytest
 
 from dockerflow_wsgi import checks
 from dockerflow_wsgi.checks.pool import DaemonThreadPool
-from dockerflow_wsgi.checks.runner import CheckRunner, fold_results
+from dockerflow_wsgi.checks.results import fold_results
+from dockerflow_wsgi.checks.runner import CheckRunner
 
 
 @pytest.fixture(autouse=True)

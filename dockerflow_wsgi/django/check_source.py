@@ -1,4 +1,4 @@
-"""What the heartbeat runs from Django: its system checks and ``settings.DOCKERFLOW_CHECKS``.
+"""The heartbeat's check source from Django: its system checks and ``settings.DOCKERFLOW_CHECKS``.
 
 The app registers :func:`heartbeat_checks` as a check source, called at every heartbeat run, so
 ``DEBUG``, ``SILENCED_SYSTEM_CHECKS`` and ``DOCKERFLOW_CHECKS`` are read as they are then
@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ..checks import CheckMessage
-from ..checks.boundary import is_async
+from ..checks.containment import is_async
 from ..checks.registry import Check
 from .connections import closing_new_connections
 

@@ -1,4 +1,4 @@
-"""The check boundary: nothing a check raises or returns crosses it except clean messages."""
+"""Containing a check: nothing it raises or returns leaves it except clean messages."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from dockerflow_wsgi import checks
-from dockerflow_wsgi.checks.boundary import MAX_MESSAGE_LENGTH, CheckFailure, evaluate
+from dockerflow_wsgi.checks.containment import MAX_MESSAGE_LENGTH, CheckFailure, evaluate
 from dockerflow_wsgi.redact import MASK
 
 E101 = "dockerflow.health.E101"

@@ -1,4 +1,4 @@
-"""The check boundary: whatever a check does, what crosses it is a list of clean messages.
+"""Containing a check: whatever it does, what leaves it is a list of clean messages.
 
 A check is the application's code, or a plugin's, run for a public endpoint. Nothing it does
 may reach the request: an exception of any kind (``SystemExit`` and ``KeyboardInterrupt``

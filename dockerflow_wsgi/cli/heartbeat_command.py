@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..checks import ERROR, CheckResults, level_to_text
-from ..checks.heartbeat import heartbeat_payload
+from ..checks.results import heartbeat_payload
 from .application import application_context, application_options, core_of
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 
