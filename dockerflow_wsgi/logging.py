@@ -48,6 +48,10 @@ __all__ = [
     "request_id_context",
 ]
 
+#: The logger of the ``request.summary`` records, named here for ``configure`` and the summary
+#: writer both, so that neither module imports the other for it.
+SUMMARY_LOGGER_NAME = "request.summary"
+
 #: The context variable holding the current request's id (the ``dockerflow`` package's name).
 request_id_context = request_id_var
 
@@ -438,9 +442,7 @@ def configure(name: str = "myapp", level: Union[int, str] = "INFO") -> MozlogHan
         set one.
     :raises ValueError: ``level`` is not a logging level; then nothing is changed.
     """
-    # Imported here: the summary's module imports this one.
-    from .summary import summary_logger
-
+    summary_logger = logging.getLogger(SUMMARY_LOGGER_NAME)
     root = logging.getLogger()
     try:
         root.setLevel(level.upper() if isinstance(level, str) else level)

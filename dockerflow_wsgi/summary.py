@@ -7,6 +7,7 @@ import logging
 from typing import Any, Optional
 
 from .direct_log import make_record, write_direct
+from .logging import SUMMARY_LOGGER_NAME
 from .redact import mask_path, mask_query
 from .tracing import trace_id_of
 
@@ -16,7 +17,7 @@ __all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
 MAX_CLIENT_FIELD_LENGTH = 1024
 TRUNCATION_MARKER = "...[truncated]"
 
-_LOGGER_NAME = "request.summary"
+_LOGGER_NAME = SUMMARY_LOGGER_NAME
 _INFO = logging.INFO
 _ERROR = logging.ERROR
 summary_logger = logging.getLogger(_LOGGER_NAME)
