@@ -38,6 +38,7 @@ import pytest
 import webtest
 from docutils import nodes
 from docutils.core import publish_doctree
+from dotted_names import resolve
 from prometheus_client.parser import text_string_to_metric_families
 from server_process import ServerProcess, unused_port
 
@@ -132,20 +133,6 @@ def table(page: str, *header: str) -> list[list[nodes.entry]]:
     """The rows (without the header) of the one table of ``page`` whose header starts so."""
     (rows,) = tables(page, *header)
     return rows
-
-
-def resolve(dotted: str) -> Any:
-    """The object named ``package.module.attribute``, importing as much as is a module."""
-    parts = dotted.split(".")
-    for end in range(len(parts), 0, -1):
-        try:
-            found: Any = importlib.import_module(".".join(parts[:end]))
-        except ModuleNotFoundError:
-            continue
-        for attribute in parts[end:]:
-            found = getattr(found, attribute)
-        return found
-    raise ImportError(dotted)
 
 
 def named(cell: nodes.entry, package: str) -> list[str]:

@@ -11,9 +11,9 @@ import importlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from dotted_names import resolve
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -58,20 +58,6 @@ def documented_names() -> Iterator[tuple[str, str]]:
                 directive = None
                 continue
             yield directive, name if "." in name or module is None else f"{module}.{name}"
-
-
-def resolve(dotted: str) -> Any:
-    """The object named ``package.module.attribute``, importing as much as is a module."""
-    parts = dotted.split(".")
-    for end in range(len(parts), 0, -1):
-        try:
-            found: Any = importlib.import_module(".".join(parts[:end]))
-        except ModuleNotFoundError:
-            continue
-        for attribute in parts[end:]:
-            found = getattr(found, attribute)
-        return found
-    raise ImportError(dotted)
 
 
 @pytest.fixture(scope="module")
