@@ -17,10 +17,9 @@ __all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
 MAX_CLIENT_FIELD_LENGTH = 1024
 TRUNCATION_MARKER = "...[truncated]"
 
-_LOGGER_NAME = SUMMARY_LOGGER_NAME
 _INFO = logging.INFO
 _ERROR = logging.ERROR
-summary_logger = logging.getLogger(_LOGGER_NAME)
+summary_logger = logging.getLogger(SUMMARY_LOGGER_NAME)
 # Logger.isEnabledFor's cache of its answers by level (private, in every Python since 3.7;
 # were it gone, an empty dict here sends every call to isEnabledFor).
 _enabled_levels: dict[int, bool] = getattr(summary_logger, "_cache", {})
@@ -108,4 +107,4 @@ class SummaryWriter:
             if trace_id is not None:
                 fields["trace_id"] = trace_id
         if exc_info or not write_direct(summary_logger, level, fields):
-            summary_logger.handle(make_record(_LOGGER_NAME, level, fields, exc_info))
+            summary_logger.handle(make_record(SUMMARY_LOGGER_NAME, level, fields, exc_info))
