@@ -1,8 +1,8 @@
 """Dockerflow for any WSGI application: wrap it once with :class:`DockerflowMiddleware`."""
 
 from .logging import JsonLogFormatter, MozlogFormatter, RequestIdLogFilter
-from .middleware import DeliberateError, DockerflowMiddleware
 from .request_id import current_request_id
+from .wsgi import DeliberateError, DockerflowMiddleware
 
 __all__ = [
     "DeliberateError",

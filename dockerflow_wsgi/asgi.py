@@ -14,17 +14,12 @@ import time
 from collections.abc import Awaitable, MutableMapping
 from typing import Any, Callable, Optional
 
-from .answers import ANSWERED_METHODS, GROUPS_PATH, METHOD_NOT_ALLOWED, Answer
 from .config import FrameworkSettings
-from .core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY, DockerflowCore
+from .core import DockerflowCore
 from .cors import ALLOW_ORIGIN, with_request_id_exposed
+from .exchange import REQUEST_ID_KEY, Exchange
 from .options import with_option_docs
-from .request_id import (
-    accept_request_id,
-    mark_exception,
-    request_id_header_var,
-    request_id_var,
-)
+from .request_id import accept_request_id, mark_exception
 
 __all__ = ["DockerflowASGIMiddleware"]
 
@@ -113,17 +108,8 @@ class DockerflowASGIMiddleware:
         self.core = core
         self.config = core.config
         self.heartbeat = core.heartbeat
-        self._routes = core.routes
-        self._silent_routes = core.silent_routes
-        #: Started by the first request of each process (``heartbeat_interval``), else None.
-        self._background = core.background
-        #: The header to make current with the id, when it is not the default one.
-        self._header_in_context = core.header_in_context
-        #: The process's Prometheus metrics, when ``metrics`` is on.
-        self._metrics = core.metrics
-        self._summary = core.summary
         # ASGI header names are lowercase bytes: encoded once, compared with every request's.
-        self._request_id_header = core.config.request_id_header.lower().encode("latin-1")
+        self._request_id_header = core.request_id_header_lower.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in self._protocols or REQUEST_ID_KEY in scope:
@@ -131,61 +117,24 @@ class DockerflowASGIMiddleware:
             # of a middleware whose options were refused.
             await self.app(scope, receive, send)
             return
-        if self._background is not None:
-            self._background.start()
-        sent_id = agent = lang = traceparent = None
-        wanted = self._request_id_header
-        for name, value in scope.get("headers", ()):
-            if name == wanted:
-                sent_id = value.decode("latin-1")
-            elif name == _USER_AGENT:
-                agent = value
-            elif name == _ACCEPT_LANGUAGE:
-                lang = value
-            elif name == _TRACEPARENT:
-                # Two of them make neither valid (W3C): joined, they match no traceparent.
-                traceparent = value if traceparent is None else traceparent + b"," + value
-        request_id = accept_request_id(sent_id)
-        scope = dict(scope)
-        scope[REQUEST_ID_KEY] = request_id
-        if scope.get("root_path"):
-            path, route = self._mounted_route(scope)
-        else:
-            path = scope.get("path", "")
-            route = self._routes.get(path)
-            # ``in`` first: cheaper than startswith() for a path that holds no group path.
-            if route is None and GROUPS_PATH in path and path.startswith(GROUPS_PATH):
-                route = self.core.route(path)
-        # The exchange's slots set here rather than by an __init__, whose call would cost
-        # more than all of them.
-        exchange = _Exchange()
-        exchange._middleware = self
-        exchange._scope = scope
-        exchange._send = send
-        exchange.request_id = request_id
-        exchange._path = path
-        exchange._agent = agent
-        exchange._lang = lang
-        exchange._traceparent = traceparent
-        exchange._log = route not in self._silent_routes
-        exchange._code = 0
-        exchange._ended = None
-        exchange._finished = False
-        exchange._started = time.perf_counter()
-        token = request_id_var.set(request_id)
-        header = self._header_in_context
-        header_token = None if header is None else request_id_header_var.set(header)
+        core = self.core
+        if core.background is not None:
+            core.background.start()
+        exchange = ASGIExchange(self, scope, send)
+        # A copy: the server's scope is left as it is.
+        scope = exchange.scope
+        tokens = exchange.enter()
         try:
-            if route is None:
+            if exchange.route is None:
                 await self.app(scope, receive, exchange.send)
             else:
-                await exchange.answer(route)
+                await exchange.answer(exchange.route)
         except asyncio.CancelledError:
             # The server gave up on the request (its client went away): no error of the app's.
             exchange.finish(None)
             raise
         except BaseException as exc:
-            mark_exception(exc, request_id)
+            mark_exception(exc, exchange.request_id)
             exchange.finish(sys.exc_info())
             raise
         else:
@@ -193,22 +142,22 @@ class DockerflowASGIMiddleware:
             # or the application returned without ending it.
             exchange.finish(None)
         finally:
-            request_id_var.reset(token)
-            if header_token is not None:
-                request_id_header_var.reset(header_token)
+            exchange.leave(tokens)
 
-    def _mounted_route(self, scope: Scope) -> tuple[str, Optional[str]]:
-        """The whole path of a request to an application mounted at ``root_path``, and the
-        Dockerflow route it is, if any.
 
-        ``path`` includes ``root_path`` in today's ASGI servers and leaves it out in older
-        ones: both are understood.
-        """
-        path = scope.get("path", "")
-        root = scope["root_path"]
-        if path.startswith(root):
-            return path, self.core.route(path[len(root) :])
-        return root + path, self.core.route(path)
+def _paths(scope: Scope) -> tuple[str, str]:
+    """The whole path of a request, and its path within the application (the one routed).
+
+    Under a ``root_path``, ``path`` includes it in today's ASGI servers and leaves it out in
+    older ones: both are understood.
+    """
+    path = scope.get("path", "")
+    root = scope.get("root_path")
+    if not root:
+        return path, path
+    if path.startswith(root):
+        return path, path[len(root) :]
+    return root + path, path
 
 
 def _with_exposed(headers: Any, request_id_header: str) -> list[tuple[bytes, bytes]]:
@@ -255,49 +204,50 @@ class _RefusedOptions:
         raise self.error.with_traceback(self._traceback)
 
 
-class _Exchange:
-    """One request's passage through the middleware: the ``send`` the application gets, which
-    records the status, adds the request id header and writes the summary at the end."""
+class ASGIExchange(Exchange):
+    """One request's passage through the ASGI middleware: its facts read from the scope, and
+    the ``send`` the application gets, which records the status, adds the request id header
+    and ends the request with the body's last message."""
 
-    __slots__ = (
-        "_agent",
-        "_code",
-        "_ended",
-        "_finished",
-        "_lang",
-        "_log",
-        "_middleware",
-        "_path",
-        "_scope",
-        "_send",
-        "_started",
-        "_traceparent",
-        "request_id",
-    )
+    __slots__ = ("_request_id_header", "_send", "route", "scope")
 
-    _middleware: DockerflowASGIMiddleware
-    _scope: Scope
-    _send: Send
-    request_id: str
-    #: The request's whole path, and its headers the summary needs (``None`` when not sent).
-    _path: str
-    _agent: Optional[bytes]
-    _lang: Optional[bytes]
-    _traceparent: Optional[bytes]
-    #: Whether the request gets a summary.
-    _log: bool
-    #: The status the application started, 0 until it does.
-    _code: int
-    #: When the body ended, if it did.
-    _ended: Optional[float]
-    _finished: bool
-    _started: float
+    def __init__(self, middleware: DockerflowASGIMiddleware, scope: Scope, send: Send) -> None:
+        core = middleware.core
+        sent_id = agent = lang = traceparent = None
+        wanted = self._request_id_header = middleware._request_id_header
+        for name, value in scope.get("headers", ()):
+            if name == wanted:
+                sent_id = value.decode("latin-1")
+            elif name == _USER_AGENT:
+                agent = value
+            elif name == _ACCEPT_LANGUAGE:
+                lang = value
+            elif name == _TRACEPARENT:
+                # Two of them make neither valid (W3C): joined, they match no traceparent.
+                traceparent = value if traceparent is None else traceparent + b"," + value
+        request_id = accept_request_id(sent_id)
+        self.scope = scope = {**scope, REQUEST_ID_KEY: request_id}
+        self._send = send
+        self.method = scope.get("method", "")
+        self.path, routed = _paths(scope)
+        #: The Dockerflow route of the request, ``None`` for the application's.
+        self.route = core.route(routed)
+        self.query = (
+            bytes(scope.get("query_string", b"")).decode("utf-8", "replace")
+            if core.config.log_querystring
+            else None
+        )
+        self.agent = "" if agent is None else agent.decode("latin-1")
+        self.lang = "" if lang is None else lang.decode("latin-1")
+        self.traceparent = None if traceparent is None else traceparent.decode("latin-1")
+        self.user_id = None
+        super().__init__(core, request_id, self.route, scope)
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
-            self._code = message["status"]
-            wanted = self._middleware._request_id_header
+            self.code = message["status"]
+            wanted = self._request_id_header
             length = len(wanted)
             headers = message.get("headers", ())
             has_id = cross_origin = False
@@ -311,7 +261,7 @@ class _Exchange:
                 elif size == _ALLOW_ORIGIN_LENGTH and bytes(name).lower() == _ALLOW_ORIGIN:
                     cross_origin = True
             if cross_origin:
-                headers = _with_exposed(headers, self._middleware.config.request_id_header)
+                headers = _with_exposed(headers, self.core.config.request_id_header)
                 message = {**message, "headers": headers}
             if not has_id:
                 # A copy, as Starlette's CORS middleware makes: the list is the application's,
@@ -325,21 +275,16 @@ class _Exchange:
             self.finish(None)
             raise
         if kind == "http.response.body" and not message.get("more_body", False):
-            self._ended = time.perf_counter()
-            if self._code < 500:
+            self.ended = time.perf_counter()
+            if self.code < 500:
                 self.finish(None)
             # A 5xx page may be sent before the exception behind it is raised on to the
             # server (Starlette's ServerErrorMiddleware does so): its summary waits for the
             # application to return or raise, timed to this end of the body all the same.
 
     async def answer(self, route: str) -> None:
-        """Answer a Dockerflow path; HEAD gets the headers of GET and no body."""
-        method = self._scope.get("method")
-        answer: Answer = (
-            await self._middleware.core.answer_async(route)
-            if method in ANSWERED_METHODS
-            else METHOD_NOT_ALLOWED
-        )
+        """Answer a Dockerflow path."""
+        answer = await self.core.respond_async(self.method, route)
         await self.send(
             {
                 "type": "http.response.start",
@@ -350,42 +295,4 @@ class _Exchange:
                 ],
             }
         )
-        await self.send(
-            {"type": "http.response.body", "body": b"" if method == "HEAD" else answer.body}
-        )
-
-    def finish(self, exc_info: Any) -> None:
-        """Write the summary, once; with the exception a framework reported at
-        ``scope["dockerflow.exc_info"]`` when there is none of the application's own."""
-        if self._finished:
-            return
-        self._finished = True
-        metrics = self._middleware._metrics
-        if metrics is not None:
-            metrics.observe_request(
-                self._scope.get("method", ""),
-                self._code,
-                (self._ended or time.perf_counter()) - self._started,
-                bool(exc_info or self._scope.get(EXC_INFO_KEY)),
-            )
-        if not self._log:
-            return
-        scope = self._scope
-        summary = self._middleware._summary
-        summary.write(
-            scope.get("method", ""),
-            self._path,
-            (
-                bytes(scope.get("query_string", b"")).decode("utf-8", "replace")
-                if summary.log_querystring
-                else None
-            ),
-            "" if self._agent is None else self._agent.decode("latin-1"),
-            "" if self._lang is None else self._lang.decode("latin-1"),
-            scope.get(USER_ID_KEY),
-            self._code,
-            int(((self._ended or time.perf_counter()) - self._started) * 1000),
-            self.request_id,
-            exc_info or scope.get(EXC_INFO_KEY),
-            None if self._traceparent is None else self._traceparent.decode("latin-1"),
-        )
+        await self.send({"type": "http.response.body", "body": answer.body})

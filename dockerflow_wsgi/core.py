@@ -14,7 +14,10 @@ from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
 from .answers import (
+    ANSWERED_METHODS,
+    GROUPS_PATH,
     LBHEARTBEAT,
+    METHOD_NOT_ALLOWED,
     NO_SUCH_GROUP,
     Answer,
     Route,
@@ -33,6 +36,7 @@ from .checks.results import CheckResults
 from .checks.runner import CheckRunner
 from .checks.selection import CheckSelection
 from .config import ENVIRONMENT_VARIABLES, VARIABLE_ONLY_OPTIONS, Config, FrameworkSettings
+from .exchange import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
 from .metrics import Metrics, process_metrics
 from .request_id import DEFAULT_REQUEST_ID_HEADER
 from .summary import SummaryWriter
@@ -43,14 +47,6 @@ __all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "DockerflowCore"]
 #: on the check pool they would queue behind hung checks, and ``/__version__`` and
 #: ``/__metrics__`` must never wait on anything a check holds. Started only as needed.
 _ANSWER_THREADS = 4
-
-# Keys of a WSGI environ or an ASGI scope.
-#: The request's id, for the application.
-REQUEST_ID_KEY = "dockerflow.request_id"
-#: Where a framework integration reports the exception it turned into an error page.
-EXC_INFO_KEY = "dockerflow.exc_info"
-#: Where an integration (or the application) reports who made the request: the summary's uid.
-USER_ID_KEY = "dockerflow.user_id"
 
 
 class DockerflowCore:
@@ -105,6 +101,8 @@ class DockerflowCore:
         self.silent_routes = silent_routes_of(config, self.routes)
         #: The request id header, for code that passes the id on, when it is not the default.
         header = config.request_id_header
+        #: The request id header's name lowered, to compare with a response's header names.
+        self.request_id_header_lower = header.lower()
         self.header_in_context: Optional[str] = (
             None if header.lower() == DEFAULT_REQUEST_ID_HEADER.lower() else header
         )
@@ -123,16 +121,31 @@ class DockerflowCore:
             heartbeat.sender = sender
 
     def route(self, path: str) -> Optional[str]:
-        """The Dockerflow route of a request for ``path``, ``None`` for the application's.
-
-        An adapter may look ``path`` up in :attr:`routes` itself, the usual request's one cost,
-        and ask this only for a path under :data:`~dockerflow_wsgi.answers.GROUPS_PATH` that
-        :attr:`routes` does not have: a heartbeat group nobody configured is still ours (404).
-        """
+        """The Dockerflow route of a request for ``path`` (its path within the application),
+        ``None`` for the application's own: a heartbeat group nobody configured is still ours
+        (404)."""
         route = self.routes.get(path)
-        if route is None and is_group_path(path):
+        # ``in`` first: for the usual path, which holds no group path at all, it costs a
+        # fraction of a startswith() call.
+        if route is None and GROUPS_PATH in path and is_group_path(path):
             return Route.UNKNOWN_GROUP
         return route
+
+    def respond(self, method: str, route: str) -> Answer:
+        """The answer to a ``method`` request of ``route``: 405 for a method Dockerflow does
+        not answer, GET's headers without the body for HEAD. May block (checks,
+        ``version.json``)."""
+        if method not in ANSWERED_METHODS:
+            return METHOD_NOT_ALLOWED
+        answer = self.answer(route)
+        return answer._replace(body=b"") if method == "HEAD" else answer
+
+    async def respond_async(self, method: str, route: str) -> Answer:
+        """:meth:`respond` for an event loop's thread, as :meth:`answer_async` answers."""
+        if method not in ANSWERED_METHODS:
+            return METHOD_NOT_ALLOWED
+        answer = await self.answer_async(route)
+        return answer._replace(body=b"") if method == "HEAD" else answer
 
     @classmethod
     def from_options(

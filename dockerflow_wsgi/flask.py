@@ -22,8 +22,8 @@ from flask.ctx import _AppCtxGlobals
 
 from .config import FrameworkSettings
 from .core import EXC_INFO_KEY, USER_ID_KEY
-from .middleware import DockerflowMiddleware, find_middleware
 from .request_id import request_id_var
+from .wsgi import DockerflowMiddleware, find_middleware
 
 __all__ = ["Dockerflow"]
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 import warnings
 from contextvars import ContextVar, Token
 from typing import Any, Callable, Optional
@@ -37,12 +36,13 @@ from sanic.http import Stage
 from sanic.models.server_types import ConnInfo
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
-from .answers import ANSWERED_METHODS, HEARTBEAT_PATH, METHOD_NOT_ALLOWED
+from .answers import HEARTBEAT_PATH
 from .checks.registry import Check, get_checks, register
 from .config import FrameworkSettings
 from .core import DockerflowCore
 from .cors import ALLOW_ORIGIN, EXPOSE_HEADERS_NAME, exposed_headers
-from .request_id import accept_request_id, request_id_header_var, request_id_var
+from .exchange import Exchange
+from .request_id import accept_request_id
 
 __all__ = ["Dockerflow"]
 
@@ -52,88 +52,49 @@ __all__ = ["Dockerflow"]
 _FIRST_AND_LAST = sys.maxsize
 
 
-class _Exchange:
-    """One request's passage through Sanic: what the summary needs, gathered along the way."""
+class SanicExchange(Exchange):
+    """One request's passage through Sanic: its facts read from the request, and its context
+    (its id, this exchange) current from Sanic's start of the request to :meth:`finish`."""
 
-    __slots__ = (
-        "_header_token",
-        "_id_token",
-        "_token",
-        "agent",
-        "code",
-        "core",
-        "exception",
-        "lang",
-        "log",
-        "request",
-        "request_id",
-        "started",
-    )
+    __slots__ = ("_exchange_token", "_tokens", "exception", "request")
 
     def __init__(
-        self,
-        core: DockerflowCore,
-        request: Request,
-        request_id: str,
-        log: bool,
+        self, core: DockerflowCore, request: Request, request_id: str, route: Optional[str]
     ) -> None:
-        """Begin the request: its id, and this exchange, are the context's until :meth:`finish`."""
-        self.core = core
         self.request = request
-        self.request_id = request_id
-        self.log = log
+        self.method = request.method
+        self.path = unquote(request.path, errors="replace")
+        self.query = request.query_string if core.config.log_querystring else None
         headers = request.headers
         self.agent = _header_text(headers.getone("user-agent", ""))
         self.lang = _header_text(headers.getone("accept-language", ""))
-        self.code = 0
+        # Joined like a WSGI server's: two of them make neither valid (W3C).
+        self.traceparent = ",".join(headers.getall("traceparent", [])) or None
+        self.user_id = None
+        #: The exception Sanic caught and answered, for the summary if its answer is a 5xx.
         self.exception: Optional[BaseException] = None
-        self.started = time.perf_counter()
-        self._id_token = request_id_var.set(request_id)
-        header = core.header_in_context
-        self._header_token = None if header is None else request_id_header_var.set(header)
-        self._token: Token[Optional[_Exchange]] = _exchange_var.set(self)
+        super().__init__(core, request_id, route)
+        self._tokens = self.enter()
+        self._exchange_token: Token[Optional[SanicExchange]] = _exchange_var.set(self)
 
-    def finish(self, exception: Optional[BaseException]) -> None:
-        """Write the summary, then end the request's context (its id, this exchange): the
-        connection's next request runs in the same task, and must not begin with this id."""
-        request = self.request
+    def finish(self, exc_info: Any = None) -> None:
+        """End the request, then its context: the connection's next request runs in the same
+        task, and must not begin with this id."""
+        if self.finished:
+            return
         try:
-            metrics = self.core.metrics
-            if metrics is not None:
-                metrics.observe_request(
-                    request.method,
-                    self.code,
-                    time.perf_counter() - self.started,
-                    exception is not None,
-                )
-            if self.log:
-                summary = self.core.summary
-                summary.write(
-                    request.method,
-                    unquote(request.path, errors="replace"),
-                    request.query_string if summary.log_querystring else None,
-                    self.agent,
-                    self.lang,
-                    getattr(request.ctx, "user_id", None),
-                    self.code,
-                    int((time.perf_counter() - self.started) * 1000),
-                    self.request_id,
-                    exception,
-                    # Joined like a WSGI server's: two of them make neither valid (W3C).
-                    ",".join(request.headers.getall("traceparent", [])) or None,
-                )
+            self.user_id = getattr(self.request.ctx, "user_id", None)
+            super().finish(exc_info)
         finally:
-            _exchange_var.reset(self._token)
-            request_id_var.reset(self._id_token)
-            if self._header_token is not None:
-                request_id_header_var.reset(self._header_token)
+            _exchange_var.reset(self._exchange_token)
+            self.leave(self._tokens)
 
 
 #: The request being handled. Sanic handles a connection's requests one after the other in one
 #: task, so each is the current one from its ``http.lifecycle.handle`` to its summary; none is
 #: for a malformed request that Sanic answers itself, which (as under WSGI) the application
 #: never sees.
-_exchange_var: ContextVar[Optional[_Exchange]] = ContextVar("dockerflow_sanic", default=None)
+_exchange_var: ContextVar[Optional[SanicExchange]] = ContextVar("dockerflow_sanic", default=None)
 
 
 def _header_text(value: str) -> str:
@@ -268,7 +229,6 @@ class _SanicAdapter:
 
     def __init__(self, core: DockerflowCore) -> None:
         self.core = core
-        self._silent_routes = core.silent_routes
         self._request_id_header = core.config.request_id_header
 
     def install(self, app: Sanic) -> None:
@@ -305,8 +265,7 @@ class _SanicAdapter:
             self.core.background.start()
         request_id = accept_request_id(request.headers.getone(self._request_id_header, None))
         request.ctx.request_id = request_id
-        log = self.core.route(request.path) not in self._silent_routes
-        _Exchange(self.core, request, request_id, log)
+        SanicExchange(self.core, request, request_id, self.core.route(request.path))
 
     async def answer(self, request: Request, **path_parameters: str) -> Optional[HTTPResponse]:
         """Answer a Dockerflow path; HEAD gets the headers of GET and no body.
@@ -318,32 +277,37 @@ class _SanicAdapter:
         route = self.core.route(request.path)
         if route is None:
             return None
-        method = request.method
-        answer = (
-            await self.core.answer_async(route)
-            if method in ANSWERED_METHODS
-            else METHOD_NOT_ALLOWED
-        )
-        return HTTPResponse(
-            b"" if method == "HEAD" else answer.body, answer.status, Header(answer.headers)
-        )
+        answer = await self.core.respond_async(request.method, route)
+        return HTTPResponse(answer.body, answer.status, Header(answer.headers))
 
-    def respond(self, request: Request, response: BaseHTTPResponse) -> None:
+    def respond(self, request: Request, response: BaseHTTPResponse) -> Optional[BaseHTTPResponse]:
         """The last response middleware: the status as sent, the request id unless the
         application gave the header itself, exposed to browser code on a CORS response. Before
-        the headers go, also for a streamed body."""
+        the headers go, also for a streamed body.
+
+        A whole response (one with its body) is replaced by a copy that carries them: the
+        application may return the same response object again for another request (a
+        module-level one), which must not keep this request's id (Sanic writes its framing
+        headers into the response it sends, too). A streamed response is the request's own.
+        """
         exchange = _exchange_var.get()
         if exchange is None:
-            return
+            return None
         exchange.code = response.status
+        copied = None
+        if isinstance(response, HTTPResponse) and response.body is not None:
+            response = copied = HTTPResponse(
+                response.body, response.status, Header(response.headers), response.content_type
+            )
         headers = response.headers
         if self._request_id_header not in headers:
             headers[self._request_id_header] = exchange.request_id
         if ALLOW_ORIGIN in headers:
             exposed = exposed_headers(headers.items(), self._request_id_header)
             if exposed is not None:
-                # Set, it replaces every field of the name: the list is the application's too.
+                # Set, it replaces every field of the name.
                 headers[EXPOSE_HEADERS_NAME] = exposed
+        return copied
 
     def on_exception(self, request: Request, exception: BaseException) -> None:
         """Sanic caught ``exception``. Its error page, if any, is a response like any other;

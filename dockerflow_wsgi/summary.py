@@ -1,15 +1,18 @@
 """The ``request.summary`` record: one per request, in the mozlog field names, whatever the
-protocol (each adapter hands over the request's own text)."""
+protocol (each adapter gathers the request's own text in its exchange)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from .direct_log import make_record, write_direct
 from .logging import SUMMARY_LOGGER_NAME
 from .redact import mask_path, mask_query
 from .tracing import trace_id_of
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
 
 __all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
 
@@ -40,28 +43,14 @@ class SummaryWriter:
     def __init__(self, *, log_querystring: bool) -> None:
         self.log_querystring = log_querystring
 
-    def write(
-        self,
-        method: str,
-        path: str,
-        querystring: Optional[str],
-        agent: str,
-        lang: str,
-        uid: Any,
-        code: int,
-        duration_ms: int,
-        request_id: str,
-        exc_info: Any = None,
-        traceparent: Optional[str] = None,
-    ) -> None:
-        """Log the summary of a request; ERROR with ``exc_info`` when it failed, else INFO.
+    def write(self, request: Exchange, uid: Any, duration_ms: int, exc_info: Any) -> None:
+        """Log the summary of ``request``; ERROR with ``exc_info`` when it failed, else INFO.
 
-        Each adapter gives the request's own text: ``path`` and ``querystring`` as the client
-        sent them, decoded as UTF-8 (``querystring`` only when it is logged), ``code`` the
-        status sent (0 when none was), ``uid`` whoever the application said made the request.
-        ``exc_info`` is a ``sys.exc_info()`` triple or, as an integration may report it, the
-        exception itself. ``traceparent`` is the request's W3C header, if it has one: a valid
-        one adds its ``trace_id``.
+        The request's facts are as its adapter read them: its path and query as the client
+        sent them, decoded as UTF-8, its ``code`` the status sent (0 when none was); ``uid``
+        is whoever the application said made the request. ``exc_info`` is a
+        ``sys.exc_info()`` triple or, as an integration may report it, the exception itself.
+        A valid ``traceparent`` adds its ``trace_id``.
         """
         level = _ERROR if exc_info else _INFO
         # isEnabledFor's answer from its own cache, without the call (logging empties the
@@ -73,6 +62,11 @@ class SummaryWriter:
             enabled = summary_logger.isEnabledFor(level)
         if not enabled or summary_logger.disabled:
             return
+        method = request.method
+        path = request.path
+        agent = request.agent
+        lang = request.lang
+        code = request.code
         if exc_info:
             code = code or 500
             errno = 500
@@ -97,13 +91,13 @@ class SummaryWriter:
             "code": code,
             "errno": errno,
             "t": duration_ms,
-            "rid": request_id,
+            "rid": request.request_id,
             "uid": uid,
         }
-        if querystring is not None:
-            fields["querystring"] = clip(mask_query(querystring))
-        if traceparent is not None:
-            trace_id = trace_id_of(traceparent)
+        if request.query is not None:
+            fields["querystring"] = clip(mask_query(request.query))
+        if request.traceparent is not None:
+            trace_id = trace_id_of(request.traceparent)
             if trace_id is not None:
                 fields["trace_id"] = trace_id
         if exc_info or not write_direct(summary_logger, level, fields):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.wsgi import get_wsgi_application as django_wsgi_application
 
-from ..middleware import DockerflowMiddleware
+from ..wsgi import DockerflowMiddleware
 from .options import settings_options, settings_source
 
 __all__ = ["get_wsgi_application"]

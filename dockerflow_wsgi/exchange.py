@@ -1,0 +1,137 @@
+"""One request's passage through Dockerflow, whatever the protocol that carries it.
+
+An adapter makes one :class:`Exchange` per request (its own subclass, which adds what its
+protocol needs: WSGI's ``start_response``, ASGI's ``send``) and fills in the request's facts
+as its protocol gives them: the method, the path and query as the client sent them, the
+headers the summary logs. Everything else is done here, once for every protocol: the request's
+context variables, and the end of the request (the metrics, the probes left out of the log, the
+duration, the summary), written once, however many ways the request may end.
+"""
+
+from __future__ import annotations
+
+from contextvars import Token
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, Optional
+
+from .request_id import request_id_header_var, request_id_var
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .core import DockerflowCore
+
+__all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "ContextTokens", "Exchange"]
+
+# Keys of a WSGI environ or an ASGI scope.
+#: The request's id, for the application.
+REQUEST_ID_KEY = "dockerflow.request_id"
+#: Where a framework integration reports the exception it turned into an error page.
+EXC_INFO_KEY = "dockerflow.exc_info"
+#: Where an integration (or the application) reports who made the request: the summary's uid.
+USER_ID_KEY = "dockerflow.user_id"
+
+#: What :meth:`Exchange.enter` returns for :meth:`Exchange.leave`: the tokens of the request
+#: id's context variable and, when the header is not the default, of the header's.
+ContextTokens = tuple["Token[Optional[str]]", "Optional[Token[str]]"]
+
+_NO_REPORTS: Mapping[str, Any] = {}
+
+
+class Exchange:
+    """A request: its facts, its context and its end.
+
+    The adapter's subclass sets the facts in its ``__init__`` and calls this one's; the
+    application (or a framework integration) may report an exception or a user at
+    ``reports`` (the WSGI environ or the ASGI scope, under :data:`EXC_INFO_KEY` and
+    :data:`USER_ID_KEY`) until :meth:`finish`.
+    """
+
+    __slots__ = (
+        "agent",
+        "code",
+        "core",
+        "ended",
+        "finished",
+        "lang",
+        "log",
+        "method",
+        "path",
+        "query",
+        "reports",
+        "request_id",
+        "started",
+        "traceparent",
+        "user_id",
+    )
+
+    #: The request's method, as sent.
+    method: str
+    #: The request's whole path as the client sent it, decoded as UTF-8.
+    path: str
+    #: Its query string, decoded as UTF-8, when the summary logs it; else ``None``.
+    query: Optional[str]
+    #: Its User-Agent and Accept-Language, ``""`` when not sent.
+    agent: str
+    lang: str
+    #: Its W3C ``traceparent`` header, if it sent one (two are joined with a comma).
+    traceparent: Optional[str]
+    #: Who made the request, as the server says (``REMOTE_USER``), unless ``reports`` says.
+    user_id: Any
+
+    def __init__(
+        self,
+        core: DockerflowCore,
+        request_id: str,
+        route: Optional[str],
+        reports: Mapping[str, Any] = _NO_REPORTS,
+    ) -> None:
+        self.core = core
+        self.request_id = request_id
+        #: Whether the request gets a summary: every one but the probes, unless they are logged.
+        self.log = route not in core.silent_routes
+        self.reports = reports
+        #: The status sent, 0 until there is one.
+        self.code = 0
+        #: When the last byte of the body was handed to the server, if it was.
+        self.ended: Optional[float] = None
+        self.finished = False
+        self.started = perf_counter()
+
+    def enter(self) -> ContextTokens:
+        """Make the request's id (and its header, when not the default) current, for the
+        code that runs for it now; :meth:`leave` with what this returns restores them."""
+        header = self.core.header_in_context
+        return (
+            request_id_var.set(self.request_id),
+            None if header is None else request_id_header_var.set(header),
+        )
+
+    @staticmethod
+    def leave(tokens: ContextTokens) -> None:
+        """Restore the context variables :meth:`enter` set."""
+        request_id_var.reset(tokens[0])
+        if tokens[1] is not None:
+            request_id_header_var.reset(tokens[1])
+
+    def finish(self, exc_info: Any = None) -> None:
+        """End the request, once: its metrics and its summary.
+
+        ``exc_info`` is the exception that ended it (a ``sys.exc_info()`` triple or the
+        exception), if any; without one, the one reported at ``reports`` counts: a view's
+        exception that a framework answered with a 500 page is still an error.
+        """
+        if self.finished:
+            return
+        self.finished = True
+        reports = self.reports
+        if not exc_info:
+            exc_info = reports.get(EXC_INFO_KEY)
+        core = self.core
+        seconds = (self.ended or perf_counter()) - self.started
+        if core.metrics is not None:
+            core.metrics.observe_request(self.method, self.code, seconds, bool(exc_info))
+        if self.log:
+            core.summary.write(
+                self, reports.get(USER_ID_KEY) or self.user_id, int(seconds * 1000), exc_info
+            )
