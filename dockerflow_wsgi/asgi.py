@@ -123,7 +123,6 @@ class DockerflowASGIMiddleware:
         exchange = ASGIExchange(self, scope, send)
         # A copy: the server's scope is left as it is.
         scope = exchange.scope
-        tokens = exchange.enter()
         try:
             if exchange.route is None:
                 await self.app(scope, receive, exchange.send)
@@ -142,7 +141,7 @@ class DockerflowASGIMiddleware:
             # or the application returned without ending it.
             exchange.finish(None)
         finally:
-            exchange.leave(tokens)
+            exchange.leave()
 
 
 def _paths(scope: Scope) -> tuple[str, str]:

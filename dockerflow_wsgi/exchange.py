@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .core import DockerflowCore
 
-__all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "ContextTokens", "Exchange"]
+__all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "Exchange"]
 
 # Keys of a WSGI environ or an ASGI scope.
 #: The request's id, for the application.
@@ -30,10 +30,6 @@ REQUEST_ID_KEY = "dockerflow.request_id"
 EXC_INFO_KEY = "dockerflow.exc_info"
 #: Where an integration (or the application) reports who made the request: the summary's uid.
 USER_ID_KEY = "dockerflow.user_id"
-
-#: What :meth:`Exchange.enter` returns for :meth:`Exchange.leave`: the tokens of the request
-#: id's context variable and, when the header is not the default, of the header's.
-ContextTokens = tuple["Token[Optional[str]]", "Optional[Token[str]]"]
 
 _NO_REPORTS: Mapping[str, Any] = {}
 
@@ -48,6 +44,8 @@ class Exchange:
     """
 
     __slots__ = (
+        "_header_token",
+        "_id_token",
         "agent",
         "code",
         "core",
@@ -78,6 +76,8 @@ class Exchange:
     traceparent: Optional[str]
     #: Who made the request, as the server says (``REMOTE_USER``), unless ``reports`` says.
     user_id: Any
+    _id_token: Token[Optional[str]]
+    _header_token: Optional[Token[str]]
 
     def __init__(
         self,
@@ -97,22 +97,24 @@ class Exchange:
         self.ended: Optional[float] = None
         self.finished = False
         self.started = perf_counter()
+        self.enter()
 
-    def enter(self) -> ContextTokens:
-        """Make the request's id (and its header, when not the default) current, for the
-        code that runs for it now; :meth:`leave` with what this returns restores them."""
+    def enter(self) -> None:
+        """Make the request's id (and its header, when not the default) current, for the code
+        that runs for it now, until :meth:`leave`. A request begins entered.
+
+        The code run for a request never overlaps itself (the application's call, the relay
+        of its body, its close), so one pair of tokens is kept, not a stack.
+        """
+        self._id_token = request_id_var.set(self.request_id)
         header = self.core.header_in_context
-        return (
-            request_id_var.set(self.request_id),
-            None if header is None else request_id_header_var.set(header),
-        )
+        self._header_token = None if header is None else request_id_header_var.set(header)
 
-    @staticmethod
-    def leave(tokens: ContextTokens) -> None:
-        """Restore the context variables :meth:`enter` set."""
-        request_id_var.reset(tokens[0])
-        if tokens[1] is not None:
-            request_id_header_var.reset(tokens[1])
+    def leave(self) -> None:
+        """Restore the context variables as :meth:`enter` found them."""
+        request_id_var.reset(self._id_token)
+        if self._header_token is not None:
+            request_id_header_var.reset(self._header_token)
 
     def finish(self, exc_info: Any = None) -> None:
         """End the request, once: its metrics and its summary.

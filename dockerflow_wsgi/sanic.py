@@ -56,7 +56,7 @@ class SanicExchange(Exchange):
     """One request's passage through Sanic: its facts read from the request, and its context
     (its id, this exchange) current from Sanic's start of the request to :meth:`finish`."""
 
-    __slots__ = ("_exchange_token", "_tokens", "exception", "request")
+    __slots__ = ("_exchange_token", "exception", "request")
 
     def __init__(
         self, core: DockerflowCore, request: Request, request_id: str, route: Optional[str]
@@ -74,7 +74,6 @@ class SanicExchange(Exchange):
         #: The exception Sanic caught and answered, for the summary if its answer is a 5xx.
         self.exception: Optional[BaseException] = None
         super().__init__(core, request_id, route)
-        self._tokens = self.enter()
         self._exchange_token: Token[Optional[SanicExchange]] = _exchange_var.set(self)
 
     def finish(self, exc_info: Any = None) -> None:
@@ -87,7 +86,7 @@ class SanicExchange(Exchange):
             super().finish(exc_info)
         finally:
             _exchange_var.reset(self._exchange_token)
-            self.leave(self._tokens)
+            self.leave()
 
 
 #: The request being handled. Sanic handles a connection's requests one after the other in one

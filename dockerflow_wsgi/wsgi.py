@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, Optional, Union
 
-from .answers import ANSWERED_METHODS, LBHEARTBEAT, DeliberateError, Route
+from .answers import ANSWERED_METHODS, GROUPS_PATH, LBHEARTBEAT, DeliberateError, Route
 from .checks.registry import Check
 from .config import FrameworkSettings, VersionCallback
 from .core import DockerflowCore
@@ -153,7 +153,12 @@ class DockerflowMiddleware:
             core.background.start()
         sent = environ.get(self._request_id_key)
         request_id = generate_request_id() if sent is None else accept_request_id(sent)
-        route = core.route(environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        # The usual request's one cost: a lookup in the core's table. Only a path under the
+        # heartbeat's (an unknown group is Dockerflow's 404 too) asks the core for more.
+        route = core.routes.get(path)
+        if route is None and GROUPS_PATH in path:
+            route = core.route(path)
         if route is not None and route is self._quiet_route:
             quiet = _quiet_lbheartbeat(environ["REQUEST_METHOD"], start_response, core, request_id)
             if quiet is not None:
@@ -163,7 +168,6 @@ class DockerflowMiddleware:
         # The id is current while code runs for this request (here, while the body is made,
         # while it is closed) and never after: a response nobody closes (a test client's)
         # leaves no id behind for whatever this thread runs next.
-        tokens = exchange.enter()
         try:
             if route is None:
                 body = self.app(environ, exchange.start_response)
@@ -178,7 +182,7 @@ class DockerflowMiddleware:
             exchange.finish(sys.exc_info())
             raise
         finally:
-            exchange.leave(tokens)
+            exchange.leave()
         exchange.body = body
         if type(body) is not list:
             file_response = rewrap_file_response(body, environ, exchange.close)
@@ -228,11 +232,11 @@ class WSGIExchange(Exchange):
         self.method = environ.get("REQUEST_METHOD", "")
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         self.path = path if path.isascii() else wsgi_text_as_utf8(path)
-        self.query = (
-            wsgi_text_as_utf8(environ.get("QUERY_STRING", ""))
-            if core.config.log_querystring
-            else None
-        )
+        if core.config.log_querystring:
+            query = environ.get("QUERY_STRING")
+            self.query = wsgi_text_as_utf8(query) if query else ""
+        else:
+            self.query = None
         self.agent = environ.get("HTTP_USER_AGENT", "")
         self.lang = environ.get("HTTP_ACCEPT_LANGUAGE", "")
         self.user_id = environ.get("REMOTE_USER")
@@ -244,7 +248,8 @@ class WSGIExchange(Exchange):
         self._relay: Optional[Iterator[bytes]] = None
         #: The exception the relay of the body, or its close(), raised.
         self._exc_info: Any = None
-        super().__init__(core, request_id, route, environ)
+        # Called by name: super() would make an object for it, on every request.
+        Exchange.__init__(self, core, request_id, route, environ)
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -291,7 +296,7 @@ class WSGIExchange(Exchange):
         """
         # Current from the first chunk to the last: setting it around each chunk would cost
         # more than the chunk's relay itself.
-        tokens = self.enter()
+        self.enter()
         try:
             for chunk in self.body:  # noqa: UP028 - see the docstring
                 yield chunk
@@ -303,7 +308,7 @@ class WSGIExchange(Exchange):
             raise
         finally:
             try:
-                self.leave(tokens)
+                self.leave()
             except ValueError:
                 # Finalised by the garbage collector in another context: nothing to restore.
                 pass
@@ -322,7 +327,7 @@ class WSGIExchange(Exchange):
             # so it is closed now rather than left for the garbage collector. First: it
             # leaves the request's id as it found it, which must not undo the id set below.
             self._relay.close()
-        tokens = self.enter()
+        self.enter()
         try:
             close()
         except BaseException as exc:
@@ -333,4 +338,4 @@ class WSGIExchange(Exchange):
             try:
                 self.finish(self._exc_info)
             finally:
-                self.leave(tokens)
+                self.leave()

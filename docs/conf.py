@@ -21,7 +21,7 @@ autodoc_typehints = "description"
 intersphinx_mapping = {"python": ("https://docs.python.org/3", "python-objects.inv")}
 # Type aliases stay named in signatures, linked to their entries in api.rst.
 autodoc_type_aliases = {
-    "WSGIApp": "dockerflow_wsgi.middleware.WSGIApp",
+    "WSGIApp": "dockerflow_wsgi.wsgi.WSGIApp",
     "ASGIApp": "dockerflow_wsgi.asgi.ASGIApp",
     "VersionCallback": "dockerflow_wsgi.config.VersionCallback",
     "DockerflowMiddleware": "dockerflow_wsgi.DockerflowMiddleware",
