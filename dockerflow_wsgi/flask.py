@@ -87,9 +87,18 @@ def _request_id_into_kept_g(wsgi_app: WSGIApp, app: Flask) -> WSGIApp:
     there. For the usual request (no context pushed yet) this costs one call and one context
     lookup, where a ``before_request`` hook would cost Flask's hook machinery, several times
     as much, on every request.
+
+    Before the app's first request (the last moment Flask takes a new hook), it also installs
+    the hook that reports the Flask-Login user, if the app has a login manager by then: an app
+    without one pays nothing for it.
     """
+    login_checked = False
 
     def copy_request_id_then_call(environ: dict[str, Any], start_response: Any) -> Any:
+        nonlocal login_checked
+        if not login_checked:
+            login_checked = True
+            _report_login_user(app)
         # The middleware calls this with the request's id current.
         if has_app_context() and current_app._get_current_object() is app:
             globals_ = g._get_current_object()
@@ -107,23 +116,29 @@ def _request_id_into_kept_g(wsgi_app: WSGIApp, app: Flask) -> WSGIApp:
     return copy_request_id_then_call
 
 
+def _report_login_user(app: Flask) -> None:
+    """Report the Flask-Login user of each request to the summary, if ``app`` has a login
+    manager (set up before or after this extension); once per app."""
+    if getattr(app, "login_manager", None) is None or app.extensions.get(_LOGIN_HOOKED):
+        return
+    if _flask_login_installed():
+        app.after_request(_user_id_recorder())
+        app.extensions[_LOGIN_HOOKED] = True
+
+
+#: The key in ``app.extensions`` saying the Flask-Login hook is installed.
+_LOGIN_HOOKED = "dockerflow.flask_login"
+
+
 def _flask_login_installed() -> bool:
     return importlib.util.find_spec("flask_login") is not None
 
 
-def _user_id_recorder(app: Flask) -> Callable[[Any], Any]:
-    """An ``after_request`` hook reporting the Flask-Login user to the summary.
-
-    The login manager may be set up after this extension, so the hook looks for it on each
-    request; everything else is bound once, keeping the hook to one ``getattr`` for apps
-    that do not use Flask-Login.
-    """
-    from flask import request
+def _user_id_recorder() -> Callable[[Any], Any]:
+    """An ``after_request`` hook reporting the Flask-Login user to the summary."""
     from flask_login import current_user
 
     def record_user_id(response: Any) -> Any:
-        if getattr(app, "login_manager", None) is None:
-            return response
         try:
             if current_user.is_authenticated:
                 request.environ[USER_ID_KEY] = str(current_user.get_id())
@@ -185,6 +200,4 @@ class Dockerflow:
         app.app_ctx_globals_class = _globals_with_request_id(app.app_ctx_globals_class)
         if "dockerflow" not in app.extensions:
             got_request_exception.connect(_report_exception, app)
-            if _flask_login_installed():
-                app.after_request(_user_id_recorder(app))
         app.extensions["dockerflow"] = self
