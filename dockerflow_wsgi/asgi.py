@@ -17,9 +17,10 @@ from typing import Any, Callable, Optional
 from .config import FrameworkSettings
 from .core import DockerflowCore
 from .cors import ALLOW_ORIGIN, with_request_id_exposed
-from .exchange import REQUEST_ID_KEY, Exchange
+from .exchange import Exchange
 from .options import with_option_docs
 from .request_id import accept_request_id, mark_exception
+from .request_keys import REQUEST_ID_KEY
 
 __all__ = ["DockerflowASGIMiddleware"]
 

@@ -36,9 +36,9 @@ from .checks.results import CheckResults
 from .checks.runner import CheckRunner
 from .checks.selection import CheckSelection
 from .config import ENVIRONMENT_VARIABLES, VARIABLE_ONLY_OPTIONS, Config, FrameworkSettings
-from .exchange import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
 from .metrics import Metrics, process_metrics
 from .request_id import DEFAULT_REQUEST_ID_HEADER
+from .request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
 from .summary import SummaryWriter
 
 __all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "DockerflowCore"]

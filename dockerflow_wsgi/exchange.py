@@ -15,21 +15,14 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Optional
 
 from .request_id import request_id_header_var, request_id_var
+from .request_keys import EXC_INFO_KEY, USER_ID_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from .core import DockerflowCore
 
-__all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "Exchange"]
-
-# Keys of a WSGI environ or an ASGI scope.
-#: The request's id, for the application.
-REQUEST_ID_KEY = "dockerflow.request_id"
-#: Where a framework integration reports the exception it turned into an error page.
-EXC_INFO_KEY = "dockerflow.exc_info"
-#: Where an integration (or the application) reports who made the request: the summary's uid.
-USER_ID_KEY = "dockerflow.user_id"
+__all__ = ["Exchange"]
 
 _NO_REPORTS: Mapping[str, Any] = {}
 

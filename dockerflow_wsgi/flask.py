@@ -21,8 +21,8 @@ from flask import Flask, current_app, g, got_request_exception, has_app_context,
 from flask.ctx import _AppCtxGlobals
 
 from .config import FrameworkSettings
-from .core import EXC_INFO_KEY, USER_ID_KEY
 from .request_id import request_id_var
+from .request_keys import EXC_INFO_KEY, USER_ID_KEY
 from .wsgi import DockerflowMiddleware, find_middleware
 
 __all__ = ["Dockerflow"]

@@ -4,17 +4,14 @@ protocol (each adapter gathers the request's own text in its exchange)."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Optional, Protocol
 
 from .direct_log import make_record, write_direct
 from .logging import SUMMARY_LOGGER_NAME
 from .redact import mask_path, mask_query
 from .tracing import trace_id_of
 
-if TYPE_CHECKING:
-    from .exchange import Exchange
-
-__all__ = ["MAX_CLIENT_FIELD_LENGTH", "SummaryWriter", "clip"]
+__all__ = ["MAX_CLIENT_FIELD_LENGTH", "RequestFacts", "SummaryWriter", "clip"]
 
 #: Longest value taken from the client (User-Agent, path, ...) that is logged as it is.
 MAX_CLIENT_FIELD_LENGTH = 1024
@@ -35,6 +32,23 @@ def clip(value: str) -> str:
     return value[:MAX_CLIENT_FIELD_LENGTH] + TRUNCATION_MARKER
 
 
+class RequestFacts(Protocol):
+    """What the summary says of a request, as its adapter read it (an
+    :class:`~dockerflow_wsgi.exchange.Exchange`)."""
+
+    method: str
+    #: The whole path, and the query string when it is logged, as sent, decoded as UTF-8.
+    path: str
+    query: Optional[str]
+    agent: str
+    lang: str
+    #: The W3C ``traceparent`` header, if sent.
+    traceparent: Optional[str]
+    #: The status sent, 0 when none was.
+    code: int
+    request_id: str
+
+
 class SummaryWriter:
     """Writes the summary record of a finished request to the ``request.summary`` logger."""
 
@@ -43,7 +57,7 @@ class SummaryWriter:
     def __init__(self, *, log_querystring: bool) -> None:
         self.log_querystring = log_querystring
 
-    def write(self, request: Exchange, uid: Any, duration_ms: int, exc_info: Any) -> None:
+    def write(self, request: RequestFacts, uid: Any, duration_ms: int, exc_info: Any) -> None:
         """Log the summary of ``request``; ERROR with ``exc_info`` when it failed, else INFO.
 
         The request's facts are as its adapter read them: its path and query as the client

@@ -18,7 +18,7 @@ from .config import FrameworkSettings, VersionCallback
 from .core import DockerflowCore
 from .cors import ALLOW_ORIGIN, with_request_id_exposed
 from .discovery import find_middleware
-from .exchange import REQUEST_ID_KEY, Exchange
+from .exchange import Exchange
 from .options import with_option_docs
 from .pep3333 import (
     STATUS_CODES,
@@ -28,6 +28,7 @@ from .pep3333 import (
     wsgi_text_as_utf8,
 )
 from .request_id import accept_request_id, generate_request_id, mark_exception
+from .request_keys import REQUEST_ID_KEY
 
 __all__ = ["DeliberateError", "DockerflowMiddleware", "find_middleware"]
 

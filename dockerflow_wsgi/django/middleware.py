@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse
 
-from ..core import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
+from ..request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
 
 __all__ = ["DockerflowDjangoMiddleware"]
 

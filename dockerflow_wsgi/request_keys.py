@@ -1,0 +1,10 @@
+"""The keys Dockerflow adds to a WSGI environ or an ASGI scope, and reads from it."""
+
+__all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY"]
+
+#: The request's id, for the application.
+REQUEST_ID_KEY = "dockerflow.request_id"
+#: Where a framework integration reports the exception it turned into an error page.
+EXC_INFO_KEY = "dockerflow.exc_info"
+#: Where an integration (or the application) reports who made the request: the summary's uid.
+USER_ID_KEY = "dockerflow.user_id"
