@@ -80,9 +80,7 @@ class DockerflowASGIMiddleware:
         """The middleware of a framework integration: each option also from ``framework``'s
         configuration (see :meth:`DockerflowMiddleware.with_framework_settings
         <dockerflow_wsgi.DockerflowMiddleware.with_framework_settings>`)."""
-        middleware = cls.__new__(cls)
-        middleware._build(app, options, framework)
-        return middleware
+        return _FrameworkASGIMiddleware(app, framework, options)
 
     def _build(
         self, app: ASGIApp, options: dict[str, Any], framework: Optional[FrameworkSettings]
@@ -143,6 +141,14 @@ class DockerflowASGIMiddleware:
             exchange.finish(None)
         finally:
             exchange.leave()
+
+
+class _FrameworkASGIMiddleware(DockerflowASGIMiddleware):
+    """A :class:`DockerflowASGIMiddleware` whose options also come from a framework's
+    settings, given with them rather than as keywords."""
+
+    def __init__(self, app: ASGIApp, framework: FrameworkSettings, options: dict[str, Any]) -> None:
+        self._build(app, options, framework)
 
 
 def _paths(scope: Scope) -> tuple[str, str]:

@@ -119,9 +119,7 @@ class DockerflowMiddleware:
         configuration, under its environment variable's name (the keyword wins over it, and it
         over the environment); a bad value names the key it came from.
         """
-        middleware = cls.__new__(cls)
-        middleware._setup(app, DockerflowCore.from_options(options, framework, sender=middleware))
-        return middleware
+        return _FrameworkMiddleware(app, framework, options)
 
     def _setup(self, app: WSGIApp, core: DockerflowCore) -> None:
         self.app = app
@@ -191,6 +189,18 @@ class DockerflowMiddleware:
                 # The server's own wrapper again, so that it can still send the file its way.
                 return file_response
         return exchange
+
+
+class _FrameworkMiddleware(DockerflowMiddleware):
+    """A :class:`DockerflowMiddleware` whose options also come from a framework's settings.
+
+    Its parent's ``__init__`` takes the options as keywords only (they are its documented,
+    typed signature); this one takes them with their framework's settings instead, and sets
+    up the same middleware from them.
+    """
+
+    def __init__(self, app: WSGIApp, framework: FrameworkSettings, options: dict[str, Any]) -> None:
+        self._setup(app, DockerflowCore.from_options(options, framework, sender=self))
 
 
 def _quiet_lbheartbeat(
