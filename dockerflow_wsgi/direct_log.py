@@ -25,7 +25,7 @@ from os import getpid
 from time import time_ns
 from typing import Any, Optional
 
-from .logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter
+from .logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter, _safe_repr, orjson
 
 __all__ = ["make_record", "write_direct"]
 
@@ -75,8 +75,8 @@ def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> 
         try:
             formatter: JsonLogFormatter = handler.formatter  # type: ignore[assignment]
             try:
-                line = formatter.fields_line(
-                    name, level, timestamp, process, fields, handler.terminator
+                line = fields_line(
+                    formatter, name, level, timestamp, process, fields, handler.terminator
                 )
             except Exception:
                 # The formatter's format() never raises: it describes what it cannot write.
@@ -117,3 +117,81 @@ def make_record(
     record = logging.getLogRecordFactory()(name, level, "", 0, "", (), exc_info)
     record.__dict__.update(fields)
     return record
+
+
+# The envelope's members between Timestamp and Fields: the same for every line of one formatter
+# for the records of one logger name and level made by one process.
+_MIDDLE_MEMBERS = ("Type", "Logger", "Hostname", "EnvVersion", "Severity", "Pid")
+# The most formatters _middles holds: see _middle_text.
+_MAX_FORMATTERS = 64
+# Per formatter: the logger name, level and process of the last line made with it, and that
+# line's text between Timestamp and Fields.
+_middles: dict[JsonLogFormatter, tuple[str, int, Optional[int], str]] = {}
+
+
+def fields_line(
+    formatter: JsonLogFormatter,
+    name: str,
+    levelno: int,
+    timestamp_ns: int,
+    process: int | None,
+    fields: dict[str, Any],
+    terminator: str,
+) -> str:
+    """The line ``formatter.format()`` writes for a record of ``name`` at ``levelno`` made by
+    ``process``, with no message, no exception and ``fields`` as its extra attributes, made
+    without the record at ``timestamp_ns`` (nanoseconds since the epoch), ``terminator`` (the
+    handler's) after it.
+
+    Every value of ``fields`` must be a str or an int, as the summary's are.
+    """
+    if orjson is not None and not formatter.prefix:
+        # The usual line, made from the envelope's unchanging members encoded once: only the
+        # timestamp and the fields are encoded per line. Anything unusual (an encoding error, a
+        # character that is not ASCII) takes the general way below.
+        # A subscript, not get(), and names, not a tuple's items: the summary pays for every
+        # step. Where there is none yet, the first test fails and the others are not reached.
+        try:
+            known_name, known_level, known_process, middle = _middles[formatter]
+        except KeyError:
+            known_name = None
+        if known_name != name or known_level != levelno or known_process != process:
+            middle = _middle_text(formatter, name, levelno, process)
+        if middle:
+            try:
+                text = orjson.dumps(fields, default=_safe_repr).decode()
+            except (TypeError, ValueError, RecursionError):
+                pass
+            else:
+                if text.isascii():
+                    # The terminator in the same join: adding it after would copy the line.
+                    return f'{{"Timestamp":{timestamp_ns}{middle}{text}}}{terminator}'
+    log_data = formatter._envelope(name, levelno, timestamp_ns, process, fields)
+    # What serialize_log_record(process_log_record(...)) gives, for this exact class (the only
+    # one the direct write serves): process_log_record is the identity.
+    return formatter.prefix + formatter.jsonify_log_record(log_data) + terminator
+
+
+def _middle_text(formatter: JsonLogFormatter, name: str, levelno: int, process: int | None) -> str:
+    """The JSON text between the ``Timestamp``'s value and the ``Fields``' of ``formatter``'s
+    lines of the records of ``name`` at ``levelno`` made by ``process``, the same for every one
+    of them: its commas and ``"Fields":`` included (``""`` when it is not ASCII, which the line
+    then escapes). Kept as the formatter's last one.
+
+    Kept here, not on the formatter, whose attributes are ``format()``'s. Keyed on the formatter
+    object, which stands for its ``logger_name`` and ``hostname``: both are set when it is made
+    (``renamed()`` makes a copy), and comparing them at every line would cost the summary more
+    than the three comparisons it makes. The key holds the formatter: a weak one would cost a
+    Python-level call per line (``WeakKeyDictionary``), for formatters that are a handful per
+    process, made at configuration. Those made over and over (an app factory run once per test)
+    are held ``_MAX_FORMATTERS`` at most: the cache is emptied when full.
+    """
+    envelope = formatter._envelope(name, levelno, 0, process, {})
+    members = {key: envelope[key] for key in _MIDDLE_MEMBERS}
+    text = f',{orjson.dumps(members).decode()[1:-1]},"Fields":'
+    if not text.isascii():
+        text = ""
+    if len(_middles) >= _MAX_FORMATTERS:
+        _middles.clear()
+    _middles[formatter] = (name, levelno, process, text)
+    return text

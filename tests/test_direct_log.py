@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 import webtest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dockerflow_wsgi import DockerflowMiddleware
-from dockerflow_wsgi.direct_log import write_direct
+import dockerflow_wsgi.logging
+from dockerflow_wsgi import DockerflowMiddleware, direct_log
+from dockerflow_wsgi.direct_log import fields_line, write_direct
 from dockerflow_wsgi.logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter
 
 DETERMINISTIC = settings(derandomize=True, database=None, deadline=None)
@@ -84,10 +85,23 @@ def logged_line(handler: logging.StreamHandler, fields: dict, name: str = NAME) 
     return handler.stream.getvalue()
 
 
+@pytest.fixture(params=["orjson", "stdlib json"])
+def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Formatters made in the test encode with orjson or, as where it is not installed, with
+    the stdlib's json (the direct write's own use of orjson included)."""
+    if request.param == "orjson":
+        pytest.importorskip("orjson")
+    else:
+        monkeypatch.setattr(dockerflow_wsgi.logging, "orjson", None)
+        monkeypatch.setattr(direct_log, "orjson", None)
+    return request.param
+
+
 summary_values = st.text(st.characters(max_codepoint=0x10FFFF, exclude_categories=["Cs"]))
 
 
-@DETERMINISTIC
+# The encoder fixture patches modules once for every example: nothing to reset between them.
+@settings(DETERMINISTIC, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     agent=summary_values,
     path=summary_values,
@@ -95,7 +109,7 @@ summary_values = st.text(st.characters(max_codepoint=0x10FFFF, exclude_categorie
     code=st.integers(min_value=0, max_value=999),
     t=st.integers(min_value=0, max_value=10**9),
 )
-def test_the_direct_line_is_the_line_logging_writes(agent, path, uid, code, t):
+def test_the_direct_line_is_the_line_logging_writes(encoder, agent, path, uid, code, t):
     fields = {
         "agent": agent,
         "lang": "en",
@@ -345,13 +359,13 @@ def test_a_failing_stream_is_reported_by_the_handler_and_the_request_goes_on(
     assert "ValueError" in reported
 
 
-def test_a_formatter_failure_falls_back_to_the_formatters_own_format(summary_logger):
+def test_a_formatter_failure_falls_back_to_the_formatters_own_format(summary_logger, monkeypatch):
     handler = stream_handler()
 
     def broken(*args, **kwargs):
         raise RuntimeError("fields_line failed")
 
-    handler.formatter.fields_line = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(direct_log, "fields_line", broken)
     summary = summary_of_one_request(summary_logger, handler)
 
     assert summary["Type"] == NAME
@@ -359,8 +373,8 @@ def test_a_formatter_failure_falls_back_to_the_formatters_own_format(summary_log
 
 
 def test_a_line_for_another_logger_level_or_process_gets_its_own_envelope():
-    # The formatter keeps the envelope of the last line it made: a line of another logger, of
-    # another level or from a forked process must not reuse it.
+    # The envelope of a formatter's last line is kept: a line of another logger, of another
+    # level or from a forked process must not reuse it.
     formatter = JsonLogFormatter(logger_name="test")
     fields = {"rid": "r" * 32}
     layouts = [
@@ -372,7 +386,7 @@ def test_a_line_for_another_logger_level_or_process_gets_its_own_envelope():
         (NAME, logging.INFO, None),
     ]
     lines = [
-        json.loads(formatter.fields_line(name, level, 1, process, dict(fields), ""))
+        json.loads(fields_line(formatter, name, level, 1, process, dict(fields), ""))
         for name, level, process in layouts
     ]
     assert [(line["Type"], line["Severity"], line["Pid"]) for line in lines] == [
@@ -384,6 +398,18 @@ def test_a_line_for_another_logger_level_or_process_gets_its_own_envelope():
         (NAME, 6, None),
     ]
     assert {json.dumps(line["Fields"]) for line in lines} == {json.dumps(fields)}
+
+
+def test_each_formatter_writes_its_own_logger_name():
+    first = JsonLogFormatter(logger_name="first")
+    second = JsonLogFormatter(logger_name="second")
+
+    def logger_of(formatter: JsonLogFormatter) -> str:
+        return json.loads(fields_line(formatter, NAME, logging.INFO, 1, 100, {}, ""))["Logger"]
+
+    assert [logger_of(one) for one in (first, second, first)] == ["first", "second", "first"]
+    assert logger_of(first.renamed("twin")) == "twin"
+    assert logger_of(first) == "first"
 
 
 def test_the_direct_line_is_stamped_with_the_time_it_is_written_in_nanoseconds():
