@@ -16,6 +16,12 @@ the summary skips that machinery and writes the very line logging would have wri
 Anything else (pytest's capture, a ``QueueHandler``, a Sentry handler, another formatter)
 gets a real record through ``Logger.handle``. The configuration is read on every call, so a
 change made while serving takes effect at the next request.
+
+Two private parts of :mod:`logging` are read, here only: ``logging._logRecordFactory`` (what
+:func:`logging.getLogRecordFactory` returns, without the call) and a logger's ``_cache`` (what
+:meth:`logging.Logger.isEnabledFor` answered, by level: :func:`level_cache`). Where they are not
+as expected (:data:`AVAILABLE`, decided once at import), or the direct write is turned off
+(:func:`set_enabled`), neither is read and every record goes through ``Logger.handle``.
 """
 
 from __future__ import annotations
@@ -23,16 +29,88 @@ from __future__ import annotations
 import logging
 from os import getpid
 from time import time_ns
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter, _safe_repr, orjson
 
-__all__ = ["make_record", "write_direct"]
+__all__ = [
+    "AVAILABLE",
+    "is_enabled",
+    "level_cache",
+    "make_record",
+    "on_switch",
+    "set_enabled",
+    "write_direct",
+]
 
 # Filters that leave a summary record as it is: it has its ``rid`` already.
 _HARMLESS_FILTERS = frozenset({RequestIdLogFilter})
 # Handlers whose emit() is StreamHandler's own: write the formatted line, then flush.
 _PLAIN_HANDLERS = frozenset({logging.StreamHandler, MozlogHandler})
+
+
+def _private_parts_as_expected() -> bool:
+    """Whether logging's private parts read here are as every CPython since 3.7 has them: the
+    factory that :func:`logging.getLogRecordFactory` returns in ``logging._logRecordFactory``,
+    and a logger's answers of ``isEnabledFor`` by level in a dict ``_cache`` that the call fills.
+    """
+    # Made directly, not by getLogger: a logger of its own, registered nowhere.
+    probe = logging.Logger(__name__)
+    enabled = probe.isEnabledFor(logging.INFO)
+    cache = getattr(probe, "_cache", None)
+    return (
+        getattr(logging, "_logRecordFactory", None) is logging.getLogRecordFactory()
+        and type(cache) is dict
+        and cache.get(logging.INFO) is enabled
+    )
+
+
+#: Whether the private parts of :mod:`logging` that the direct write reads are there, as
+#: expected: decided once, at import. Where not, every record goes through ``Logger.handle``.
+AVAILABLE: bool = _private_parts_as_expected()
+
+# Read by write_direct and level_cache at each call; only set_enabled changes it.
+_enabled = AVAILABLE
+# Called after each set_enabled(), by the modules keeping a dict that level_cache() gave them.
+_switch_listeners: list[Callable[[], None]] = []
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn the direct write on or off for the whole process (on only where :data:`AVAILABLE`).
+
+    Off, :func:`write_direct` writes nothing and returns ``False`` and :func:`level_cache` gives
+    an empty dict, so the summary is written exactly as plain logging writes a record, and no
+    private part of logging is read. For the tests: ``DOCKERFLOW_TEST_NO_DIRECT_LOG=1`` turns it
+    off for a whole run (``tests/conftest.py``), and ``make test`` runs the summary's and
+    logging's tests so too, since both ways must write the same lines.
+    """
+    global _enabled
+    _enabled = enabled and AVAILABLE
+    for listener in _switch_listeners:
+        listener()
+
+
+def is_enabled() -> bool:
+    """Whether the direct write is on: :data:`AVAILABLE` and not turned off."""
+    return _enabled
+
+
+def on_switch(listener: Callable[[], None]) -> None:
+    """Call ``listener`` after every :func:`set_enabled`: for a module that keeps what
+    :func:`level_cache` gave it (the summary's, read at every request) to ask again."""
+    _switch_listeners.append(listener)
+
+
+def level_cache(logger: logging.Logger) -> dict[int, bool]:
+    """``logger``'s own cache of :meth:`~logging.Logger.isEnabledFor`'s answers by level, to
+    read them without the call: the call fills it, logging empties it at every change of levels
+    (the same dict, so it may be kept). It knows nothing of a disabled logger, which the call
+    checks first.
+
+    A new, empty dict while the direct write is off (:func:`set_enabled`) or not
+    :data:`AVAILABLE`: every lookup then misses, and the caller asks ``isEnabledFor``.
+    """
+    return logger._cache if _enabled else {}
 
 
 def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> bool:
@@ -44,9 +122,10 @@ def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> 
     A failure to write goes to the handler's ``handleError`` with the record it would have had.
     Every value of ``fields`` is a str or an int (the summary makes them so). One function, not
     one to choose the handlers and one to write to them: the summary pays for every call.
+    Nothing is written while the direct write is off (:func:`set_enabled`).
     """
     # The factory as getLogRecordFactory() returns it, without the call.
-    if logger.filters or logging._logRecordFactory is not logging.LogRecord:
+    if not _enabled or logger.filters or logging._logRecordFactory is not logging.LogRecord:
         return False
     reached: list[logging.StreamHandler] = []
     current: Optional[logging.Logger] = logger

@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Callable
 
 import pytest
 import webtest
@@ -442,3 +443,71 @@ def test_a_disabled_summary_logger_makes_no_record_at_all(summary_logger, monkey
 
     assert made == []
     assert summary_logger.handlers[0].stream.getvalue().count("\n") == 1
+
+
+def test_the_private_parts_of_logging_it_reads_are_there_on_this_python():
+    # Were they gone, every summary would silently take the slower way through logging.
+    assert direct_log.AVAILABLE
+
+
+@pytest.fixture
+def direct_write() -> Iterator[Callable[[bool], None]]:
+    """``direct_write(on)`` turns the direct write on or off; it is put back afterwards."""
+    was_on = direct_log.is_enabled()
+    yield direct_log.set_enabled
+    direct_log.set_enabled(was_on)
+
+
+def summary_line(summary_logger: logging.Logger) -> str:
+    """The summary line of one request, the parts that change between requests (its time and
+    duration) set to 0."""
+    handler = stream_handler()
+    summary_of_one_request(summary_logger, handler)
+    return re.sub(r',"t":\d+,', ',"t":0,', at_any_time(handler.stream.getvalue()))
+
+
+def test_with_the_direct_write_off_the_summary_is_a_record_through_logger_handle(
+    summary_logger, monkeypatch, direct_write
+):
+    handled: list[logging.LogRecord] = []
+    handle = summary_logger.handle
+
+    def seen_handle(record: logging.LogRecord) -> None:
+        handled.append(record)
+        handle(record)
+
+    monkeypatch.setattr(summary_logger, "handle", seen_handle)
+    direct_write(True)
+    line_on = summary_line(summary_logger)
+    assert handled == []
+
+    direct_write(False)
+    line_off = summary_line(summary_logger)
+
+    assert [type(record) for record in handled] == [logging.LogRecord]
+    assert handled[0].rid == "abc-123"
+    assert line_off == line_on
+
+
+def test_with_the_direct_write_off_the_summary_asks_is_enabled_for(
+    summary_logger, monkeypatch, direct_write
+):
+    summary_logger.handlers[:] = [stream_handler()]
+    app = webtest.TestApp(DockerflowMiddleware(hello_app))
+    asked: list[int] = []
+    is_enabled_for = summary_logger.isEnabledFor
+
+    def counted(level: int) -> bool:
+        asked.append(level)
+        return is_enabled_for(level)
+
+    monkeypatch.setattr(summary_logger, "isEnabledFor", counted)
+    direct_write(True)
+    app.get("/")  # the logger's level is now in its cache
+    asked.clear()
+    app.get("/")
+    assert asked == []
+
+    direct_write(False)
+    app.get("/")
+    assert asked == [logging.INFO]
