@@ -23,6 +23,12 @@ from dockerflow_wsgi.logging import JsonLogFormatter, MozlogHandler, RequestIdLo
 
 DETERMINISTIC = settings(derandomize=True, database=None, deadline=None)
 
+# For the tests of the direct write itself: ``DOCKERFLOW_TEST_NO_DIRECT_LOG=1`` turns it off for
+# the whole run (tests/conftest.py), to test everything else through plain logging.
+needs_direct_write = pytest.mark.skipif(
+    not direct_log.is_enabled(), reason="the direct write is off (DOCKERFLOW_TEST_NO_DIRECT_LOG=1)"
+)
+
 NAME = "request.summary"
 
 
@@ -101,6 +107,7 @@ def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 summary_values = st.text(st.characters(max_codepoint=0x10FFFF, exclude_categories=["Cs"]))
 
 
+@needs_direct_write
 # The encoder fixture patches modules once for every example: nothing to reset between them.
 @settings(DETERMINISTIC, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
@@ -141,6 +148,7 @@ def lines_of(*handlers: logging.StreamHandler) -> list[int]:
     return [handler.stream.getvalue().count("\n") for handler in handlers]
 
 
+@needs_direct_write
 def test_a_plain_stream_handler_with_the_json_formatter_is_written_directly():
     logger = new_logger()
     handler = stream_handler()
@@ -150,6 +158,7 @@ def test_a_plain_stream_handler_with_the_json_formatter_is_written_directly():
     assert lines_of(handler) == [1]
 
 
+@needs_direct_write
 def test_the_mozlog_handler_is_written_directly_and_gets_the_same_line():
     logger = new_logger()
     handler = MozlogHandler(io.StringIO(), name="test")
@@ -161,6 +170,7 @@ def test_the_mozlog_handler_is_written_directly_and_gets_the_same_line():
     assert at_any_time(handler.stream.getvalue()) == at_any_time(expected)
 
 
+@needs_direct_write
 def test_the_handlers_own_terminator_ends_the_line():
     logger = new_logger()
     handler = stream_handler()
@@ -181,6 +191,7 @@ class NoFlush:
         self.written.append(text)
 
 
+@needs_direct_write
 def test_a_stream_without_flush_is_written_as_logging_writes_it():
     logger = new_logger()
     stream = NoFlush()
@@ -197,6 +208,7 @@ class FailingFlush(io.StringIO):
         raise AttributeError("flush broke inside")
 
 
+@needs_direct_write
 def test_an_attribute_error_raised_by_flush_itself_is_the_handlers_to_report(monkeypatch, capsys):
     monkeypatch.setattr(logging, "raiseExceptions", True)
     logger = new_logger()
@@ -213,6 +225,7 @@ def test_an_attribute_error_raised_by_flush_itself_is_the_handlers_to_report(mon
     handler.stream = io.StringIO()
 
 
+@needs_direct_write
 def test_the_request_id_filter_does_not_prevent_the_direct_route():
     logger = new_logger()
     handler = stream_handler()
@@ -223,6 +236,7 @@ def test_the_request_id_filter_does_not_prevent_the_direct_route():
     assert lines_of(handler) == [1]
 
 
+@needs_direct_write
 def test_handlers_up_the_hierarchy_are_found_while_records_propagate():
     logger = new_logger()
     child = logging.getLogger(f"{logger.name}.child")
@@ -234,6 +248,7 @@ def test_handlers_up_the_hierarchy_are_found_while_records_propagate():
     assert lines_of(own, at_parent) == [1, 1]
 
 
+@needs_direct_write
 def test_a_handler_above_the_records_level_is_left_out():
     logger = new_logger()
     quiet, loud = stream_handler(), stream_handler()
@@ -341,6 +356,7 @@ def test_the_middleware_writes_the_same_summary_either_way(summary_logger):
     assert direct["Fields"]["path"] == "/some/path"
 
 
+@needs_direct_write
 def test_a_failing_stream_is_reported_by_the_handler_and_the_request_goes_on(
     summary_logger, monkeypatch, capsys
 ):
@@ -360,6 +376,7 @@ def test_a_failing_stream_is_reported_by_the_handler_and_the_request_goes_on(
     assert "ValueError" in reported
 
 
+@needs_direct_write
 def test_a_formatter_failure_falls_back_to_the_formatters_own_format(summary_logger, monkeypatch):
     handler = stream_handler()
 
@@ -413,6 +430,7 @@ def test_each_formatter_writes_its_own_logger_name():
     assert logger_of(first) == "first"
 
 
+@needs_direct_write
 def test_the_direct_line_is_stamped_with_the_time_it_is_written_in_nanoseconds():
     handler = stream_handler()
     logger = new_logger()
