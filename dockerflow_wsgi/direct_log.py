@@ -69,8 +69,12 @@ def _private_parts_as_expected() -> bool:
 #: expected: decided once, at import. Where not, every record goes through ``Logger.handle``.
 AVAILABLE: bool = _private_parts_as_expected()
 
-# Read by write_direct and level_cache at each call; only set_enabled changes it.
+# Whether the direct write is on; only set_enabled changes it.
 _enabled = AVAILABLE
+# The handler classes write_direct serves: none while the direct write is off, so that it
+# returns False at the first handler it meets, before it reads any private part of logging.
+# The switch itself then costs write_direct no test of its own. Set with _enabled.
+_served_handlers: frozenset[type] = _PLAIN_HANDLERS if _enabled else frozenset()
 # Called after each set_enabled(), by the modules keeping a dict that level_cache() gave them.
 _switch_listeners: list[Callable[[], None]] = []
 
@@ -84,8 +88,9 @@ def set_enabled(enabled: bool) -> None:
     off for a whole run (``tests/conftest.py``), and ``make test`` runs the summary's and
     logging's tests so too, since both ways must write the same lines.
     """
-    global _enabled
+    global _enabled, _served_handlers
     _enabled = enabled and AVAILABLE
+    _served_handlers = _PLAIN_HANDLERS if _enabled else frozenset()
     for listener in _switch_listeners:
         listener()
 
@@ -124,8 +129,7 @@ def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> 
     one to choose the handlers and one to write to them: the summary pays for every call.
     Nothing is written while the direct write is off (:func:`set_enabled`).
     """
-    # The factory as getLogRecordFactory() returns it, without the call.
-    if not _enabled or logger.filters or logging._logRecordFactory is not logging.LogRecord:
+    if logger.filters:
         return False
     reached: list[logging.StreamHandler] = []
     current: Optional[logging.Logger] = logger
@@ -134,7 +138,7 @@ def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> 
             if level < handler.level:
                 continue
             if (
-                type(handler) not in _PLAIN_HANDLERS
+                type(handler) not in _served_handlers
                 or type(handler.formatter) is not JsonLogFormatter
             ):
                 return False
@@ -146,6 +150,10 @@ def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> 
         current = current.parent if current.propagate else None
     if not reached:
         # No handler at all means logging's last resort, which is not ours to imitate.
+        return False
+    # The factory as getLogRecordFactory() returns it, without the call: read once a handler
+    # was served, so never while the direct write is off.
+    if logging._logRecordFactory is not logging.LogRecord:
         return False
     name = logger.name
     timestamp = time_ns()

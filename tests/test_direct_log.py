@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import time
+import types
 import uuid
 from collections.abc import Iterator
 from typing import Callable
@@ -529,3 +530,22 @@ def test_with_the_direct_write_off_the_summary_asks_is_enabled_for(
     direct_write(False)
     app.get("/")
     assert asked == [logging.INFO]
+
+
+class WithoutPrivateParts:
+    """The logging module as direct_log would see it on a Python without its private parts."""
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(logging, name)
+
+
+def test_with_the_direct_write_off_no_private_part_of_logging_is_read(
+    summary_logger, monkeypatch, direct_write
+):
+    direct_write(False)
+    monkeypatch.setattr(direct_log, "logging", WithoutPrivateParts())
+
+    assert '"rid":"abc-123"' in summary_line(summary_logger)
+    assert direct_log.level_cache(types.SimpleNamespace()) == {}  # type: ignore[arg-type]
