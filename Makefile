@@ -37,9 +37,17 @@ DIST ?= dist
 dist: $(VENV)/.installed-build
 	$(BIN)/python -m build --outdir $(DIST) .
 
-## test: lint, then the whole test suite
+# The tests that write summaries and log lines, run again by `make test` with the summary's
+# direct write off (dockerflow_wsgi/direct_log.py): both ways must write the same lines.
+LOG_TESTS := tests/test_direct_log.py tests/test_logging.py tests/test_configure.py \
+	tests/test_mozlog_handler_name.py tests/test_secrets.py tests/test_middleware.py \
+	tests/test_asgi.py tests/test_sanic.py
+
+## test: lint, then the whole test suite, then the summary's and logging's tests again with the
+## summary written through Logger.handle (DOCKERFLOW_TEST_NO_DIRECT_LOG=1), as plain logging does
 test: $(VENV)/.installed-test lint docs
 	$(BIN)/python -m pytest
+	DOCKERFLOW_TEST_NO_DIRECT_LOG=1 $(BIN)/python -m pytest -m "not servers and not slow" $(LOG_TESTS)
 
 $(VENV)/.installed-bench: $(VENV)/.installed-test benchmarks/requirements.txt
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt

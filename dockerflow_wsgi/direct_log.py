@@ -16,6 +16,12 @@ the summary skips that machinery and writes the very line logging would have wri
 Anything else (pytest's capture, a ``QueueHandler``, a Sentry handler, another formatter)
 gets a real record through ``Logger.handle``. The configuration is read on every call, so a
 change made while serving takes effect at the next request.
+
+Two private parts of :mod:`logging` are read, here only: ``logging._logRecordFactory`` (what
+:func:`logging.getLogRecordFactory` returns, without the call) and a logger's ``_cache`` (what
+:meth:`logging.Logger.isEnabledFor` answered, by level: :func:`level_cache`). Where they are not
+as expected (:data:`AVAILABLE`, decided once at import), or the direct write is turned off
+(:func:`set_enabled`), neither is read and every record goes through ``Logger.handle``.
 """
 
 from __future__ import annotations
@@ -23,16 +29,93 @@ from __future__ import annotations
 import logging
 from os import getpid
 from time import time_ns
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from .logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter
+from .logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter, _safe_repr, orjson
 
-__all__ = ["make_record", "write_direct"]
+__all__ = [
+    "AVAILABLE",
+    "is_enabled",
+    "level_cache",
+    "make_record",
+    "on_switch",
+    "set_enabled",
+    "write_direct",
+]
 
 # Filters that leave a summary record as it is: it has its ``rid`` already.
 _HARMLESS_FILTERS = frozenset({RequestIdLogFilter})
 # Handlers whose emit() is StreamHandler's own: write the formatted line, then flush.
 _PLAIN_HANDLERS = frozenset({logging.StreamHandler, MozlogHandler})
+
+
+def _private_parts_as_expected() -> bool:
+    """Whether logging's private parts read here are as every CPython since 3.7 has them: the
+    factory that :func:`logging.getLogRecordFactory` returns in ``logging._logRecordFactory``,
+    and a logger's answers of ``isEnabledFor`` by level in a dict ``_cache`` that the call fills.
+    """
+    # Made directly, not by getLogger: a logger of its own, registered nowhere.
+    probe = logging.Logger(__name__)
+    enabled = probe.isEnabledFor(logging.INFO)
+    cache = getattr(probe, "_cache", None)
+    return (
+        getattr(logging, "_logRecordFactory", None) is logging.getLogRecordFactory()
+        and type(cache) is dict
+        and cache.get(logging.INFO) is enabled
+    )
+
+
+#: Whether the private parts of :mod:`logging` that the direct write reads are there, as
+#: expected: decided once, at import. Where not, every record goes through ``Logger.handle``.
+AVAILABLE: bool = _private_parts_as_expected()
+
+# Whether the direct write is on; only set_enabled changes it.
+_enabled = AVAILABLE
+# The handler classes write_direct serves: none while the direct write is off, so that it
+# returns False at the first handler it meets, before it reads any private part of logging.
+# The switch itself then costs write_direct no test of its own. Set with _enabled.
+_served_handlers: frozenset[type] = _PLAIN_HANDLERS if _enabled else frozenset()
+# Called after each set_enabled(), by the modules keeping a dict that level_cache() gave them.
+_switch_listeners: list[Callable[[], None]] = []
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn the direct write on or off for the whole process (on only where :data:`AVAILABLE`).
+
+    Off, :func:`write_direct` writes nothing and returns ``False`` and :func:`level_cache` gives
+    an empty dict, so the summary is written exactly as plain logging writes a record, and no
+    private part of logging is read. For the tests: ``DOCKERFLOW_TEST_NO_DIRECT_LOG=1`` turns it
+    off for a whole run (``tests/conftest.py``), and ``make test`` runs the summary's and
+    logging's tests so too, since both ways must write the same lines.
+    """
+    global _enabled, _served_handlers
+    _enabled = enabled and AVAILABLE
+    _served_handlers = _PLAIN_HANDLERS if _enabled else frozenset()
+    for listener in _switch_listeners:
+        listener()
+
+
+def is_enabled() -> bool:
+    """Whether the direct write is on: :data:`AVAILABLE` and not turned off."""
+    return _enabled
+
+
+def on_switch(listener: Callable[[], None]) -> None:
+    """Call ``listener`` after every :func:`set_enabled`: for a module that keeps what
+    :func:`level_cache` gave it (the summary's, read at every request) to ask again."""
+    _switch_listeners.append(listener)
+
+
+def level_cache(logger: logging.Logger) -> dict[int, bool]:
+    """``logger``'s own cache of :meth:`~logging.Logger.isEnabledFor`'s answers by level, to
+    read them without the call: the call fills it, logging empties it at every change of levels
+    (the same dict, so it may be kept). It knows nothing of a disabled logger, which the call
+    checks first.
+
+    A new, empty dict while the direct write is off (:func:`set_enabled`) or not
+    :data:`AVAILABLE`: every lookup then misses, and the caller asks ``isEnabledFor``.
+    """
+    return logger._cache if _enabled else {}
 
 
 def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> bool:
@@ -44,9 +127,9 @@ def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> 
     A failure to write goes to the handler's ``handleError`` with the record it would have had.
     Every value of ``fields`` is a str or an int (the summary makes them so). One function, not
     one to choose the handlers and one to write to them: the summary pays for every call.
+    Nothing is written while the direct write is off (:func:`set_enabled`).
     """
-    # The factory as getLogRecordFactory() returns it, without the call.
-    if logger.filters or logging._logRecordFactory is not logging.LogRecord:
+    if logger.filters:
         return False
     reached: list[logging.StreamHandler] = []
     current: Optional[logging.Logger] = logger
@@ -55,7 +138,7 @@ def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> 
             if level < handler.level:
                 continue
             if (
-                type(handler) not in _PLAIN_HANDLERS
+                type(handler) not in _served_handlers
                 or type(handler.formatter) is not JsonLogFormatter
             ):
                 return False
@@ -68,6 +151,10 @@ def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> 
     if not reached:
         # No handler at all means logging's last resort, which is not ours to imitate.
         return False
+    # The factory as getLogRecordFactory() returns it, without the call: read once a handler
+    # was served, so never while the direct write is off.
+    if logging._logRecordFactory is not logging.LogRecord:
+        return False
     name = logger.name
     timestamp = time_ns()
     process = getpid() if logging.logProcesses else None
@@ -75,8 +162,8 @@ def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> 
         try:
             formatter: JsonLogFormatter = handler.formatter  # type: ignore[assignment]
             try:
-                line = formatter.fields_line(
-                    name, level, timestamp, process, fields, handler.terminator
+                line = fields_line(
+                    formatter, name, level, timestamp, process, fields, handler.terminator
                 )
             except Exception:
                 # The formatter's format() never raises: it describes what it cannot write.
@@ -117,3 +204,81 @@ def make_record(
     record = logging.getLogRecordFactory()(name, level, "", 0, "", (), exc_info)
     record.__dict__.update(fields)
     return record
+
+
+# The envelope's members between Timestamp and Fields: the same for every line of one formatter
+# for the records of one logger name and level made by one process.
+_MIDDLE_MEMBERS = ("Type", "Logger", "Hostname", "EnvVersion", "Severity", "Pid")
+# The most formatters _middles holds: see _middle_text.
+_MAX_FORMATTERS = 64
+# Per formatter: the logger name, level and process of the last line made with it, and that
+# line's text between Timestamp and Fields.
+_middles: dict[JsonLogFormatter, tuple[str, int, Optional[int], str]] = {}
+
+
+def fields_line(
+    formatter: JsonLogFormatter,
+    name: str,
+    levelno: int,
+    timestamp_ns: int,
+    process: int | None,
+    fields: dict[str, Any],
+    terminator: str,
+) -> str:
+    """The line ``formatter.format()`` writes for a record of ``name`` at ``levelno`` made by
+    ``process``, with no message, no exception and ``fields`` as its extra attributes, made
+    without the record at ``timestamp_ns`` (nanoseconds since the epoch), ``terminator`` (the
+    handler's) after it.
+
+    Every value of ``fields`` must be a str or an int, as the summary's are.
+    """
+    if orjson is not None and not formatter.prefix:
+        # The usual line, made from the envelope's unchanging members encoded once: only the
+        # timestamp and the fields are encoded per line. Anything unusual (an encoding error, a
+        # character that is not ASCII) takes the general way below.
+        # A subscript, not get(), and names, not a tuple's items: the summary pays for every
+        # step. Where there is none yet, the first test fails and the others are not reached.
+        try:
+            known_name, known_level, known_process, middle = _middles[formatter]
+        except KeyError:
+            known_name = None
+        if known_name != name or known_level != levelno or known_process != process:
+            middle = _middle_text(formatter, name, levelno, process)
+        if middle:
+            try:
+                text = orjson.dumps(fields, default=_safe_repr).decode()
+            except (TypeError, ValueError, RecursionError):
+                pass
+            else:
+                if text.isascii():
+                    # The terminator in the same join: adding it after would copy the line.
+                    return f'{{"Timestamp":{timestamp_ns}{middle}{text}}}{terminator}'
+    log_data = formatter._envelope(name, levelno, timestamp_ns, process, fields)
+    # What serialize_log_record(process_log_record(...)) gives, for this exact class (the only
+    # one the direct write serves): process_log_record is the identity.
+    return formatter.prefix + formatter.jsonify_log_record(log_data) + terminator
+
+
+def _middle_text(formatter: JsonLogFormatter, name: str, levelno: int, process: int | None) -> str:
+    """The JSON text between the ``Timestamp``'s value and the ``Fields``' of ``formatter``'s
+    lines of the records of ``name`` at ``levelno`` made by ``process``, the same for every one
+    of them: its commas and ``"Fields":`` included (``""`` when it is not ASCII, which the line
+    then escapes). Kept as the formatter's last one.
+
+    Kept here, not on the formatter, whose attributes are ``format()``'s. Keyed on the formatter
+    object, which stands for its ``logger_name`` and ``hostname``: both are set when it is made
+    (``renamed()`` makes a copy), and comparing them at every line would cost the summary more
+    than the three comparisons it makes. The key holds the formatter: a weak one would cost a
+    Python-level call per line (``WeakKeyDictionary``), for formatters that are a handful per
+    process, made at configuration. Those made over and over (an app factory run once per test)
+    are held ``_MAX_FORMATTERS`` at most: the cache is emptied when full.
+    """
+    envelope = formatter._envelope(name, levelno, 0, process, {})
+    members = {key: envelope[key] for key in _MIDDLE_MEMBERS}
+    text = f',{orjson.dumps(members).decode()[1:-1]},"Fields":'
+    if not text.isascii():
+        text = ""
+    if len(_middles) >= _MAX_FORMATTERS:
+        _middles.clear()
+    _middles[formatter] = (name, levelno, process, text)
+    return text

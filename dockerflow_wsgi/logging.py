@@ -89,9 +89,6 @@ def _syslog_severity(levelno: int) -> int:
 _MAX_REMEMBERED_LAYOUTS = 256
 
 _SEVERITY_OF_LEVEL = {level: _syslog_severity(level) for level in range(0, 60, 10)}
-# The envelope's members between Timestamp and Fields: the same for every record of one logger
-# name and level made by one process.
-_MIDDLE_MEMBERS = ("Type", "Logger", "Hostname", "EnvVersion", "Severity", "Pid")
 _NANOSECONDS = 1_000_000_000
 
 
@@ -150,18 +147,14 @@ class JsonLogFormatter(JsonFormatter):
         # (huge integers, lone surrogates, odd keys) goes through the stdlib fallback below.
         self._encode = _orjson_encode if orjson is not None else self._encoder.encode
         self._extra_keys_by_layout: dict[tuple[str, ...], tuple[str, ...]] = {}
-        #: The logger name, level and process of the last line :meth:`fields_line` made, and
-        #: the text of its envelope between ``Timestamp`` and ``Fields``.
-        self._last_layout: tuple[Optional[str], int, Optional[int], str] = (None, 0, None, "")
 
     def renamed(self, logger_name: str) -> JsonLogFormatter:
         """A copy of this formatter that writes ``logger_name`` as ``Logger``; this one is
         left as it is (other handlers may share it)."""
         twin = copy.copy(self)
         twin.logger_name = logger_name
-        # The caches hold envelopes with the old name in them.
+        # Its own cache of record layouts: a dict the two grow and clear apart.
         twin._extra_keys_by_layout = {}
-        twin._last_layout = (None, 0, None, "")
         return twin
 
     def add_fields(
@@ -196,60 +189,6 @@ class JsonLogFormatter(JsonFormatter):
                 fields,
             )
         )
-
-    def fields_line(
-        self,
-        name: str,
-        levelno: int,
-        timestamp_ns: int,
-        process: int | None,
-        fields: dict[str, Any],
-        terminator: str,
-    ) -> str:
-        """The line :meth:`format` writes for a record with no message and no exception whose
-        extra attributes are ``fields``, made without the record at ``timestamp_ns``
-        (nanoseconds since the epoch), ``terminator`` (the handler's) after it.
-
-        For the request summary, written once per request: see :mod:`dockerflow_wsgi.direct_log`.
-        Every value of ``fields`` must be a str or an int, as the summary's are.
-        """
-        if orjson is not None and not self.prefix:
-            # The usual line, made from the envelope's unchanging members encoded once: only
-            # the timestamp and the fields are encoded per line. Anything unusual (an encoding
-            # error, a character that is not ASCII) takes the general way below.
-            # The last layout made is kept (the summary's, the only caller's): one tuple read
-            # and three comparisons cost less than a lookup by any key.
-            layout = self._last_layout
-            if layout[0] == name and layout[1] == levelno and layout[2] == process:
-                middle = layout[3]
-            else:
-                middle = self._encode_middle(name, levelno, process)
-            if middle:
-                try:
-                    text = orjson.dumps(fields, default=_safe_repr).decode()
-                except (TypeError, ValueError, RecursionError):
-                    pass
-                else:
-                    if text.isascii():
-                        # The terminator in the same join: adding it after would copy the line.
-                        return f'{{"Timestamp":{timestamp_ns}{middle}{text}}}{terminator}'
-        log_data = self._envelope(name, levelno, timestamp_ns, process, fields)
-        # What serialize_log_record(process_log_record(...)) gives, for this exact class (the
-        # only one the summary's direct write serves): process_log_record is the identity.
-        return self.prefix + self.jsonify_log_record(log_data) + terminator
-
-    def _encode_middle(self, name: str, levelno: int, process: int | None) -> str:
-        """The JSON text between the ``Timestamp``'s value and the ``Fields``' of the records of
-        ``name`` at ``levelno`` made by ``process``, the same for every one of them: its commas
-        and ``"Fields":`` included (``""`` when it is not ASCII, which the line then escapes).
-        Kept as the last layout."""
-        envelope = self._envelope(name, levelno, 0, process, {})
-        members = {key: envelope[key] for key in _MIDDLE_MEMBERS}
-        text = f',{orjson.dumps(members).decode()[1:-1]},"Fields":'
-        if not text.isascii():
-            text = ""
-        self._last_layout = (name, levelno, process, text)
-        return text
 
     def _make_plain(self, fields: dict[str, Any]) -> None:
         """Replace the values mozlog's ``Fields`` cannot hold by their JSON text or repr."""
@@ -288,7 +227,8 @@ class JsonLogFormatter(JsonFormatter):
         self, name: str, levelno: int, timestamp: int, process: int | None, fields: Any
     ) -> dict[str, Any]:
         """The mozlog line of a record made at ``timestamp`` (nanoseconds), ``fields`` as its
-        ``Fields``."""
+        ``Fields``: :meth:`format`'s envelope, which the summary's direct write
+        (:mod:`dockerflow_wsgi.direct_log`) builds its lines from too."""
         severity = _SEVERITY_OF_LEVEL.get(levelno)
         return {
             "Timestamp": timestamp,

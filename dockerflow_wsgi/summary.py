@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional, Protocol
 
-from .direct_log import make_record, write_direct
+from .direct_log import level_cache, make_record, on_switch, write_direct
 from .logging import SUMMARY_LOGGER_NAME
 from .redact import mask_path, mask_query
 from .tracing import trace_id_of
@@ -20,9 +20,20 @@ TRUNCATION_MARKER = "...[truncated]"
 _INFO = logging.INFO
 _ERROR = logging.ERROR
 summary_logger = logging.getLogger(SUMMARY_LOGGER_NAME)
-# Logger.isEnabledFor's cache of its answers by level (private, in every Python since 3.7;
-# were it gone, an empty dict here sends every call to isEnabledFor).
-_enabled_levels: dict[int, bool] = getattr(summary_logger, "_cache", {})
+
+
+def _read_level_cache() -> None:
+    """Point ``_enabled_levels``, read at every request, at the summary logger's cache of
+    ``isEnabledFor``'s answers (:func:`~.direct_log.level_cache`): at import, and again whenever
+    the direct write is turned on or off (off, it is an empty dict: every request asks
+    ``isEnabledFor``, as plain logging does)."""
+    global _enabled_levels
+    _enabled_levels = level_cache(summary_logger)
+
+
+_enabled_levels: dict[int, bool]
+_read_level_cache()
+on_switch(_read_level_cache)
 
 
 def clip(value: str) -> str:

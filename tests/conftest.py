@@ -1,4 +1,5 @@
-"""Shared fixtures: log capture, a clean check registry and environment, and small WSGI apps."""
+"""Shared fixtures: log capture, a clean check registry and environment, and small WSGI apps;
+the summary's direct write off under ``DOCKERFLOW_TEST_NO_DIRECT_LOG=1``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 import server_process
 
+from dockerflow_wsgi import direct_log
 from dockerflow_wsgi.checks import clear_checks
 
 
@@ -52,6 +54,23 @@ def dockerflow_records() -> Iterator[list[logging.LogRecord]]:
     """The records of the library's own ``dockerflow_wsgi`` logger."""
     with _capture("dockerflow_wsgi", logging.DEBUG) as records:
         yield records
+
+
+# Set to 1, the summary goes through Logger.handle for the whole run, as with plain logging:
+# `make test` runs the summary's and logging's tests so too, to test both ways.
+NO_DIRECT_LOG_VARIABLE = "DOCKERFLOW_TEST_NO_DIRECT_LOG"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Turn the summary's direct write off under ``DOCKERFLOW_TEST_NO_DIRECT_LOG=1``, before any
+    test module is collected (their skip marks read it)."""
+    if os.environ.get(NO_DIRECT_LOG_VARIABLE) == "1":
+        direct_log.set_enabled(False)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    state = "on" if direct_log.is_enabled() else f"off ({NO_DIRECT_LOG_VARIABLE}=1)"
+    return f"request.summary direct write: {state}"
 
 
 @pytest.hookimpl(tryfirst=True)

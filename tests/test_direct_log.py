@@ -7,19 +7,28 @@ import json
 import logging
 import re
 import time
+import types
 import uuid
 from collections.abc import Iterator
+from typing import Callable
 
 import pytest
 import webtest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dockerflow_wsgi import DockerflowMiddleware
-from dockerflow_wsgi.direct_log import write_direct
+import dockerflow_wsgi.logging
+from dockerflow_wsgi import DockerflowMiddleware, direct_log
+from dockerflow_wsgi.direct_log import fields_line, write_direct
 from dockerflow_wsgi.logging import JsonLogFormatter, MozlogHandler, RequestIdLogFilter
 
 DETERMINISTIC = settings(derandomize=True, database=None, deadline=None)
+
+# For the tests of the direct write itself: ``DOCKERFLOW_TEST_NO_DIRECT_LOG=1`` turns it off for
+# the whole run (tests/conftest.py), to test everything else through plain logging.
+needs_direct_write = pytest.mark.skipif(
+    not direct_log.is_enabled(), reason="the direct write is off (DOCKERFLOW_TEST_NO_DIRECT_LOG=1)"
+)
 
 NAME = "request.summary"
 
@@ -84,10 +93,24 @@ def logged_line(handler: logging.StreamHandler, fields: dict, name: str = NAME) 
     return handler.stream.getvalue()
 
 
+@pytest.fixture(params=["orjson", "stdlib json"])
+def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Formatters made in the test encode with orjson or, as where it is not installed, with
+    the stdlib's json (the direct write's own use of orjson included)."""
+    if request.param == "orjson":
+        pytest.importorskip("orjson")
+    else:
+        monkeypatch.setattr(dockerflow_wsgi.logging, "orjson", None)
+        monkeypatch.setattr(direct_log, "orjson", None)
+    return request.param
+
+
 summary_values = st.text(st.characters(max_codepoint=0x10FFFF, exclude_categories=["Cs"]))
 
 
-@DETERMINISTIC
+@needs_direct_write
+# The encoder fixture patches modules once for every example: nothing to reset between them.
+@settings(DETERMINISTIC, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     agent=summary_values,
     path=summary_values,
@@ -95,7 +118,7 @@ summary_values = st.text(st.characters(max_codepoint=0x10FFFF, exclude_categorie
     code=st.integers(min_value=0, max_value=999),
     t=st.integers(min_value=0, max_value=10**9),
 )
-def test_the_direct_line_is_the_line_logging_writes(agent, path, uid, code, t):
+def test_the_direct_line_is_the_line_logging_writes(encoder, agent, path, uid, code, t):
     fields = {
         "agent": agent,
         "lang": "en",
@@ -126,6 +149,7 @@ def lines_of(*handlers: logging.StreamHandler) -> list[int]:
     return [handler.stream.getvalue().count("\n") for handler in handlers]
 
 
+@needs_direct_write
 def test_a_plain_stream_handler_with_the_json_formatter_is_written_directly():
     logger = new_logger()
     handler = stream_handler()
@@ -135,6 +159,7 @@ def test_a_plain_stream_handler_with_the_json_formatter_is_written_directly():
     assert lines_of(handler) == [1]
 
 
+@needs_direct_write
 def test_the_mozlog_handler_is_written_directly_and_gets_the_same_line():
     logger = new_logger()
     handler = MozlogHandler(io.StringIO(), name="test")
@@ -146,6 +171,7 @@ def test_the_mozlog_handler_is_written_directly_and_gets_the_same_line():
     assert at_any_time(handler.stream.getvalue()) == at_any_time(expected)
 
 
+@needs_direct_write
 def test_the_handlers_own_terminator_ends_the_line():
     logger = new_logger()
     handler = stream_handler()
@@ -166,6 +192,7 @@ class NoFlush:
         self.written.append(text)
 
 
+@needs_direct_write
 def test_a_stream_without_flush_is_written_as_logging_writes_it():
     logger = new_logger()
     stream = NoFlush()
@@ -182,6 +209,7 @@ class FailingFlush(io.StringIO):
         raise AttributeError("flush broke inside")
 
 
+@needs_direct_write
 def test_an_attribute_error_raised_by_flush_itself_is_the_handlers_to_report(monkeypatch, capsys):
     monkeypatch.setattr(logging, "raiseExceptions", True)
     logger = new_logger()
@@ -198,6 +226,7 @@ def test_an_attribute_error_raised_by_flush_itself_is_the_handlers_to_report(mon
     handler.stream = io.StringIO()
 
 
+@needs_direct_write
 def test_the_request_id_filter_does_not_prevent_the_direct_route():
     logger = new_logger()
     handler = stream_handler()
@@ -208,6 +237,7 @@ def test_the_request_id_filter_does_not_prevent_the_direct_route():
     assert lines_of(handler) == [1]
 
 
+@needs_direct_write
 def test_handlers_up_the_hierarchy_are_found_while_records_propagate():
     logger = new_logger()
     child = logging.getLogger(f"{logger.name}.child")
@@ -219,6 +249,7 @@ def test_handlers_up_the_hierarchy_are_found_while_records_propagate():
     assert lines_of(own, at_parent) == [1, 1]
 
 
+@needs_direct_write
 def test_a_handler_above_the_records_level_is_left_out():
     logger = new_logger()
     quiet, loud = stream_handler(), stream_handler()
@@ -326,6 +357,7 @@ def test_the_middleware_writes_the_same_summary_either_way(summary_logger):
     assert direct["Fields"]["path"] == "/some/path"
 
 
+@needs_direct_write
 def test_a_failing_stream_is_reported_by_the_handler_and_the_request_goes_on(
     summary_logger, monkeypatch, capsys
 ):
@@ -345,13 +377,14 @@ def test_a_failing_stream_is_reported_by_the_handler_and_the_request_goes_on(
     assert "ValueError" in reported
 
 
-def test_a_formatter_failure_falls_back_to_the_formatters_own_format(summary_logger):
+@needs_direct_write
+def test_a_formatter_failure_falls_back_to_the_formatters_own_format(summary_logger, monkeypatch):
     handler = stream_handler()
 
     def broken(*args, **kwargs):
         raise RuntimeError("fields_line failed")
 
-    handler.formatter.fields_line = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(direct_log, "fields_line", broken)
     summary = summary_of_one_request(summary_logger, handler)
 
     assert summary["Type"] == NAME
@@ -359,8 +392,8 @@ def test_a_formatter_failure_falls_back_to_the_formatters_own_format(summary_log
 
 
 def test_a_line_for_another_logger_level_or_process_gets_its_own_envelope():
-    # The formatter keeps the envelope of the last line it made: a line of another logger, of
-    # another level or from a forked process must not reuse it.
+    # The envelope of a formatter's last line is kept: a line of another logger, of another
+    # level or from a forked process must not reuse it.
     formatter = JsonLogFormatter(logger_name="test")
     fields = {"rid": "r" * 32}
     layouts = [
@@ -372,7 +405,7 @@ def test_a_line_for_another_logger_level_or_process_gets_its_own_envelope():
         (NAME, logging.INFO, None),
     ]
     lines = [
-        json.loads(formatter.fields_line(name, level, 1, process, dict(fields), ""))
+        json.loads(fields_line(formatter, name, level, 1, process, dict(fields), ""))
         for name, level, process in layouts
     ]
     assert [(line["Type"], line["Severity"], line["Pid"]) for line in lines] == [
@@ -386,6 +419,19 @@ def test_a_line_for_another_logger_level_or_process_gets_its_own_envelope():
     assert {json.dumps(line["Fields"]) for line in lines} == {json.dumps(fields)}
 
 
+def test_each_formatter_writes_its_own_logger_name():
+    first = JsonLogFormatter(logger_name="first")
+    second = JsonLogFormatter(logger_name="second")
+
+    def logger_of(formatter: JsonLogFormatter) -> str:
+        return json.loads(fields_line(formatter, NAME, logging.INFO, 1, 100, {}, ""))["Logger"]
+
+    assert [logger_of(one) for one in (first, second, first)] == ["first", "second", "first"]
+    assert logger_of(first.renamed("twin")) == "twin"
+    assert logger_of(first) == "first"
+
+
+@needs_direct_write
 def test_the_direct_line_is_stamped_with_the_time_it_is_written_in_nanoseconds():
     handler = stream_handler()
     logger = new_logger()
@@ -416,3 +462,90 @@ def test_a_disabled_summary_logger_makes_no_record_at_all(summary_logger, monkey
 
     assert made == []
     assert summary_logger.handlers[0].stream.getvalue().count("\n") == 1
+
+
+def test_the_private_parts_of_logging_it_reads_are_there_on_this_python():
+    # Were they gone, every summary would silently take the slower way through logging.
+    assert direct_log.AVAILABLE
+
+
+@pytest.fixture
+def direct_write() -> Iterator[Callable[[bool], None]]:
+    """``direct_write(on)`` turns the direct write on or off; it is put back afterwards."""
+    was_on = direct_log.is_enabled()
+    yield direct_log.set_enabled
+    direct_log.set_enabled(was_on)
+
+
+def summary_line(summary_logger: logging.Logger) -> str:
+    """The summary line of one request, the parts that change between requests (its time and
+    duration) set to 0."""
+    handler = stream_handler()
+    summary_of_one_request(summary_logger, handler)
+    return re.sub(r',"t":\d+,', ',"t":0,', at_any_time(handler.stream.getvalue()))
+
+
+def test_with_the_direct_write_off_the_summary_is_a_record_through_logger_handle(
+    summary_logger, monkeypatch, direct_write
+):
+    handled: list[logging.LogRecord] = []
+    handle = summary_logger.handle
+
+    def seen_handle(record: logging.LogRecord) -> None:
+        handled.append(record)
+        handle(record)
+
+    monkeypatch.setattr(summary_logger, "handle", seen_handle)
+    direct_write(True)
+    line_on = summary_line(summary_logger)
+    assert handled == []
+
+    direct_write(False)
+    line_off = summary_line(summary_logger)
+
+    assert [type(record) for record in handled] == [logging.LogRecord]
+    assert handled[0].rid == "abc-123"
+    assert line_off == line_on
+
+
+def test_with_the_direct_write_off_the_summary_asks_is_enabled_for(
+    summary_logger, monkeypatch, direct_write
+):
+    summary_logger.handlers[:] = [stream_handler()]
+    app = webtest.TestApp(DockerflowMiddleware(hello_app))
+    asked: list[int] = []
+    is_enabled_for = summary_logger.isEnabledFor
+
+    def counted(level: int) -> bool:
+        asked.append(level)
+        return is_enabled_for(level)
+
+    monkeypatch.setattr(summary_logger, "isEnabledFor", counted)
+    direct_write(True)
+    app.get("/")  # the logger's level is now in its cache
+    asked.clear()
+    app.get("/")
+    assert asked == []
+
+    direct_write(False)
+    app.get("/")
+    assert asked == [logging.INFO]
+
+
+class WithoutPrivateParts:
+    """The logging module as direct_log would see it on a Python without its private parts."""
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(logging, name)
+
+
+def test_with_the_direct_write_off_no_private_part_of_logging_is_read(
+    summary_logger, monkeypatch, direct_write
+):
+    direct_write(False)
+    monkeypatch.setattr(direct_log, "logging", WithoutPrivateParts())
+
+    assert '"rid":"abc-123"' in summary_line(summary_logger)
+    assert direct_log.level_cache(types.SimpleNamespace()) == {}  # type: ignore[arg-type]
