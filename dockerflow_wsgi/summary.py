@@ -119,10 +119,12 @@ class SummaryWriter:
             "rid": request.request_id,
             "uid": uid,
         }
-        if request.query is not None:
-            fields["querystring"] = clip(mask_query(request.query))
-        if request.traceparent is not None:
-            trace_id = trace_id_of(request.traceparent)
+        query = request.query
+        if query is not None:
+            fields["querystring"] = clip(mask_query(query))
+        traceparent = request.traceparent
+        if traceparent is not None:
+            trace_id = trace_id_of(traceparent)
             if trace_id is not None:
                 fields["trace_id"] = trace_id
         if exc_info or not write_direct(summary_logger, level, fields):
