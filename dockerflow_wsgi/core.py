@@ -101,7 +101,9 @@ class DockerflowCore:
         self.silent_routes = silent_routes_of(config, self.routes)
         #: The request id header, for code that passes the id on, when it is not the default.
         header = config.request_id_header
-        #: The request id header's name lowered, to compare with a response's header names.
+        #: The request id header's name, as given and lowered (to compare with a response's
+        #: header names): read for every response.
+        self.request_id_header = header
         self.request_id_header_lower = header.lower()
         self.header_in_context: Optional[str] = (
             None if header.lower() == DEFAULT_REQUEST_ID_HEADER.lower() else header

@@ -266,8 +266,8 @@ class WSGIExchange(Exchange):
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Any:
         self.code = STATUS_CODES.get(status) or status_code(status)
-        config = self.core.config
-        wanted = self.core.request_id_header_lower
+        core = self.core
+        wanted = core.request_id_header_lower
         wanted_length = len(wanted)
         has_id = cross_origin = False
         for name, _ in headers:
@@ -279,9 +279,9 @@ class WSGIExchange(Exchange):
             elif length == _ALLOW_ORIGIN_LENGTH and name.lower() == ALLOW_ORIGIN:
                 cross_origin = True
         if cross_origin:
-            headers = with_request_id_exposed(headers, config.request_id_header) or headers
+            headers = with_request_id_exposed(headers, core.request_id_header) or headers
         if not has_id:
-            headers = [*headers, (config.request_id_header, self.request_id)]
+            headers = [*headers, (core.request_id_header, self.request_id)]
         if exc_info is None:
             return self._start_response(status, headers)
         return self._start_response(status, headers, exc_info)
