@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, MutableMapping
 from typing import Any, Callable, Optional
 
+from .answers import GROUPS_PATH
 from .config import FrameworkSettings
 from .core import DockerflowCore
 from .cors import ALLOW_ORIGIN, with_request_id_exposed
@@ -151,16 +152,15 @@ class _FrameworkASGIMiddleware(DockerflowASGIMiddleware):
         self._build(app, options, framework)
 
 
-def _paths(scope: Scope) -> tuple[str, str]:
-    """The whole path of a request, and its path within the application (the one routed).
+def _mounted_paths(scope: Scope) -> tuple[str, str]:
+    """The whole path of a request to an application mounted at ``root_path``, and its path
+    within the application (the one routed).
 
-    Under a ``root_path``, ``path`` includes it in today's ASGI servers and leaves it out in
-    older ones: both are understood.
+    ``path`` includes ``root_path`` in today's ASGI servers and leaves it out in older ones:
+    both are understood.
     """
     path = scope.get("path", "")
-    root = scope.get("root_path")
-    if not root:
-        return path, path
+    root = scope["root_path"]
     if path.startswith(root):
         return path, path[len(root) :]
     return root + path, path
@@ -235,9 +235,17 @@ class ASGIExchange(Exchange):
         self.scope = scope = {**scope, REQUEST_ID_KEY: request_id}
         self._send = send
         self.method = scope.get("method", "")
-        self.path, routed = _paths(scope)
+        if scope.get("root_path"):
+            self.path, routed = _mounted_paths(scope)
+        else:
+            self.path = routed = scope.get("path", "")
+        # The usual request's one cost: a lookup in the core's table. Only a path under the
+        # heartbeat's (an unknown group is Dockerflow's 404 too) asks the core for more.
+        route = core.routes.get(routed)
+        if route is None and GROUPS_PATH in routed:
+            route = core.route(routed)
         #: The Dockerflow route of the request, ``None`` for the application's.
-        self.route = core.route(routed)
+        self.route = route
         self.query = (
             bytes(scope.get("query_string", b"")).decode("utf-8", "replace")
             if core.config.log_querystring
@@ -247,7 +255,8 @@ class ASGIExchange(Exchange):
         self.lang = "" if lang is None else lang.decode("latin-1")
         self.traceparent = None if traceparent is None else traceparent.decode("latin-1")
         self.user_id = None
-        super().__init__(core, request_id, self.route, scope)
+        # Called by name: super() would make an object for it, on every request.
+        Exchange.__init__(self, core, request_id, route, scope)
 
     async def send(self, message: Message) -> None:
         kind = message["type"]

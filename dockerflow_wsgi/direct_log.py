@@ -232,10 +232,11 @@ def fields_line(
 
     Every value of ``fields`` must be a str or an int, as the summary's are.
     """
-    if orjson is not None and not formatter.prefix:
+    if not formatter.prefix:
         # The usual line, made from the envelope's unchanging members encoded once: only the
-        # timestamp and the fields are encoded per line. Anything unusual (an encoding error, a
-        # character that is not ASCII) takes the general way below.
+        # timestamp and the fields are encoded per line, by the encoder format() uses (orjson
+        # where installed, else the stdlib's, whose lines are ASCII always). Anything unusual
+        # (an encoding error, a character orjson leaves as it is) takes the general way below.
         # A subscript, not get(), and names, not a tuple's items: the summary pays for every
         # step. Where there is none yet, the first test fails and the others are not reached.
         try:
@@ -246,7 +247,11 @@ def fields_line(
             middle = _middle_text(formatter, name, levelno, process)
         if middle:
             try:
-                text = orjson.dumps(fields, default=_safe_repr).decode()
+                text = (
+                    formatter._encoder.encode(fields)
+                    if orjson is None
+                    else orjson.dumps(fields, default=_safe_repr).decode()
+                )
             except (TypeError, ValueError, RecursionError):
                 pass
             else:
@@ -275,7 +280,11 @@ def _middle_text(formatter: JsonLogFormatter, name: str, levelno: int, process: 
     """
     envelope = formatter._envelope(name, levelno, 0, process, {})
     members = {key: envelope[key] for key in _MIDDLE_MEMBERS}
-    text = f',{orjson.dumps(members).decode()[1:-1]},"Fields":'
+    try:
+        encoded = formatter._encode(members)
+    except (TypeError, ValueError, RecursionError):
+        encoded = "{}"
+    text = f',{encoded[1:-1]},"Fields":' if len(encoded) > 2 else ""
     if not text.isascii():
         text = ""
     if len(_middles) >= _MAX_FORMATTERS:
