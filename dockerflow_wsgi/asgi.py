@@ -22,6 +22,7 @@ from .exchange import Exchange
 from .options import with_option_docs
 from .request_id import accept_request_id, mark_exception
 from .request_keys import REQUEST_ID_KEY
+from .routes import asgi_route
 
 __all__ = ["DockerflowASGIMiddleware"]
 
@@ -124,10 +125,10 @@ class DockerflowASGIMiddleware:
         # A copy: the server's scope is left as it is.
         scope = exchange.scope
         try:
-            if exchange.route is None:
+            if exchange.dockerflow_route is None:
                 await self.app(scope, receive, exchange.send)
             else:
-                await exchange.answer(exchange.route)
+                await exchange.answer(exchange.dockerflow_route)
         except asyncio.CancelledError:
             # The server gave up on the request (its client went away): no error of the app's.
             exchange.finish(None)
@@ -215,7 +216,7 @@ class ASGIExchange(Exchange):
     the ``send`` the application gets, which records the status, adds the request id header
     and ends the request with the body's last message."""
 
-    __slots__ = ("_request_id_header", "_send", "route", "scope")
+    __slots__ = ("_request_id_header", "_send", "dockerflow_route", "scope")
 
     def __init__(self, middleware: DockerflowASGIMiddleware, scope: Scope, send: Send) -> None:
         core = middleware.core
@@ -245,7 +246,7 @@ class ASGIExchange(Exchange):
         if route is None and GROUPS_PATH in routed:
             route = core.route(routed)
         #: The Dockerflow route of the request, ``None`` for the application's.
-        self.route = route
+        self.dockerflow_route = route
         self.query = (
             bytes(scope.get("query_string", b"")).decode("utf-8", "replace")
             if core.config.log_querystring
@@ -262,6 +263,9 @@ class ASGIExchange(Exchange):
         kind = message["type"]
         if kind == "http.response.start":
             self.code = message["status"]
+            if self.route is None and "route" in self.scope:
+                # Starlette's router, or FastAPI's, matched a route of the application.
+                self.route = asgi_route(self.scope)
             wanted = self._request_id_header
             length = len(wanted)
             headers = message.get("headers", ())

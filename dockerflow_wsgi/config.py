@@ -110,6 +110,8 @@ class Config:
     non_critical_checks: frozenset[str]
     heartbeat_interval: float
     metrics: bool
+    summary_sample_rate: float
+    summary_slow_ms: int
     #: Where each option's value came from: ``"keyword"``, ``"default"``, or the key or variable
     #: it was read from (``"app.config['DOCKERFLOW_CHECK_TIMEOUT']"``, ``"DATABASE_URL"``), as
     #: an error would name it; kept for ``dockerflow-wsgi check-config``, which shows it.

@@ -99,6 +99,18 @@ class DockerflowCore:
         self.routes = routes_of(config)
         #: Routes whose requests get no summary: the probes, when ``log_probes`` is off.
         self.silent_routes = silent_routes_of(config, self.routes)
+        #: The route template of each Dockerflow route: its path, without a trailing slash (an
+        #: unknown group has none).
+        self.route_templates = {
+            route: path for path, route in self.routes.items() if not path.endswith("/")
+        }
+        #: With ``summary_sample_rate`` below 1: an ordinary request whose id's crc32 is below
+        #: this gets its summary. ``None`` at rate 1, which costs each request one test.
+        rate = config.summary_sample_rate
+        self.sample_threshold: Optional[float] = None if rate >= 1 else rate * 2**32
+        #: Set by an adapter that knows the framework it serves: the template of the route the
+        #: framework matched, read from the request's environ or scope as the response starts.
+        self.route_finder: Optional[Callable[[Any], Optional[str]]] = None
         #: The request id header, for code that passes the id on, when it is not the default.
         header = config.request_id_header
         #: The request id header's name, as given and lowered (to compare with a response's

@@ -125,8 +125,9 @@ def write_direct(logger: logging.Logger, level: int, fields: dict[str, Any]) -> 
     and return ``False``, for the caller to log a record.
 
     A failure to write goes to the handler's ``handleError`` with the record it would have had.
-    Every value of ``fields`` is a str or an int (the summary makes them so). One function, not
-    one to choose the handlers and one to write to them: the summary pays for every call.
+    Every value of ``fields`` is a str, an int or a finite float (the summary makes them so).
+    One function, not one to choose the handlers and one to write to them: the summary pays for
+    every call.
     Nothing is written while the direct write is off (:func:`set_enabled`).
     """
     if logger.filters:
@@ -230,7 +231,7 @@ def fields_line(
     without the record at ``timestamp_ns`` (nanoseconds since the epoch), ``terminator`` (the
     handler's) after it.
 
-    Every value of ``fields`` must be a str or an int, as the summary's are.
+    Every value of ``fields`` must be a str, an int or a finite float, as the summary's are.
     """
     if not formatter.prefix:
         # The usual line, made from the envelope's unchanging members encoded once: only the

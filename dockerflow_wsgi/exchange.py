@@ -13,9 +13,11 @@ from __future__ import annotations
 from contextvars import Token
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Optional
+from zlib import crc32
 
 from .request_id import request_id_header_var, request_id_var
-from .request_keys import EXC_INFO_KEY, USER_ID_KEY
+from .request_keys import EXC_INFO_KEY, ROUTE_KEY, USER_ID_KEY
+from .tracing import is_sampled
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -51,6 +53,7 @@ class Exchange:
         "query",
         "reports",
         "request_id",
+        "route",
         "started",
         "traceparent",
         "user_id",
@@ -69,6 +72,9 @@ class Exchange:
     traceparent: Optional[str]
     #: Who made the request, as the server says (``REMOTE_USER``), unless ``reports`` says.
     user_id: Any
+    #: The template of the route the framework matched (a Dockerflow path's own path), as its
+    #: adapter read it; ``reports`` may say otherwise. ``None`` when no route matched.
+    route: Optional[str]
     _id_token: Token[Optional[str]]
     _header_token: Optional[Token[str]]
 
@@ -76,13 +82,16 @@ class Exchange:
         self,
         core: DockerflowCore,
         request_id: str,
-        route: Optional[str],
+        dockerflow_route: Optional[str],
         reports: Mapping[str, Any] = _NO_REPORTS,
     ) -> None:
         self.core = core
         self.request_id = request_id
         #: Whether the request gets a summary: every one but the probes, unless they are logged.
-        self.log = route not in core.silent_routes
+        self.log = dockerflow_route not in core.silent_routes
+        self.route = (
+            None if dockerflow_route is None else core.route_templates.get(dockerflow_route)
+        )
         self.reports = reports
         #: The status sent, 0 until there is one.
         self.code = 0
@@ -114,11 +123,14 @@ class Exchange:
             request_id_header_var.reset(self._header_token)
 
     def finish(self, exc_info: Any = None) -> None:
-        """End the request, once: its metrics and its summary.
+        """End the request, once: its metrics and, unless sampling leaves it out, its summary.
 
         ``exc_info`` is the exception that ended it (a ``sys.exc_info()`` triple or the
         exception), if any; without one, the one reported at ``reports`` counts: a view's
-        exception that a framework answered with a 500 page is still an error.
+        exception that a framework answered with a 500 page is still an error. With
+        ``summary_sample_rate`` below 1, errors, 5xx, slow and trace-sampled requests keep
+        their summary; any other keeps it when ``crc32(request_id)`` falls below the rate's
+        share of 2**32, and then says so with ``sample_rate``.
         """
         if self.finished:
             return
@@ -126,11 +138,35 @@ class Exchange:
         reports = self.reports
         if not exc_info:
             exc_info = reports.get(EXC_INFO_KEY)
+        # What the application reported wins over what its framework says.
+        route = reports.get(ROUTE_KEY, self.route)
         core = self.core
         seconds = (self.ended or perf_counter()) - self.started
         if core.metrics is not None:
-            core.metrics.observe_request(self.method, self.code, seconds, bool(exc_info))
-        if self.log:
-            core.summary.write(
-                self, reports.get(USER_ID_KEY) or self.user_id, int(seconds * 1000), exc_info
+            core.metrics.observe_request(
+                self.method, self.code, route or "", seconds, bool(exc_info)
             )
+        if not self.log:
+            return
+        milliseconds = int(seconds * 1000)
+        sample_rate = None
+        if (
+            core.sample_threshold is not None
+            and not exc_info
+            and self.code < 500
+            and milliseconds < core.config.summary_slow_ms
+            and not (self.traceparent is not None and is_sampled(self.traceparent))
+        ):
+            # An ordinary request: kept by its id's draw, the same in every service the id
+            # passes through.
+            if crc32(self.request_id.encode()) >= core.sample_threshold:
+                return
+            sample_rate = core.config.summary_sample_rate
+        core.summary.write(
+            self,
+            reports.get(USER_ID_KEY) or self.user_id,
+            milliseconds,
+            exc_info,
+            route,
+            sample_rate,
+        )

@@ -114,6 +114,33 @@ def _parse_seconds_or_zero(value: Any, name: str) -> float:
     return _parse_seconds(value, name, allow_zero=True)
 
 
+def _parse_sample_rate(value: Any, name: str) -> float:
+    problem = f"{name} must be a number from 0 to 1 (the share of requests logged), got {value!r}"
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(problem) from None
+    # A NaN fails both comparisons, and so the test.
+    if not 0 <= rate <= 1:
+        raise ValueError(problem)
+    return rate
+
+
+def _parse_milliseconds(value: Any, name: str) -> int:
+    problem = f"{name} must be a whole number of milliseconds, zero or more, got {value!r}"
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    try:
+        milliseconds = value if isinstance(value, int) else int(str(value).strip())
+    except ValueError:
+        raise ValueError(problem) from None
+    if milliseconds < 0:
+        raise ValueError(problem)
+    return milliseconds
+
+
 def _parse_status_code(value: Any, name: str) -> int:
     problem = f"{name} must be an HTTP status code from 500 to 599 (5xx), got {value!r}"
     try:
@@ -487,6 +514,25 @@ OPTIONS: tuple[Option, ...] = (
         _value(False),
         "record Prometheus metrics and answer ``/__metrics__`` (needs the ``[prometheus]`` "
         "extra; see :doc:`observability`)",
+    ),
+    Option(
+        "summary_sample_rate",
+        "DOCKERFLOW_SUMMARY_SAMPLE_RATE",
+        "Optional[Union[float, str]]",
+        _parse_sample_rate,
+        _value(1.0),
+        "share (``0`` to ``1``) of ordinary requests that get a ``request.summary``; errors, slow "
+        "and trace-sampled requests always get theirs (see :ref:`summary-sampling`)",
+        default_doc="``1`` (every request)",
+    ),
+    Option(
+        "summary_slow_ms",
+        "DOCKERFLOW_SUMMARY_SLOW_MS",
+        "Optional[Union[int, str]]",
+        _parse_milliseconds,
+        _value(1000),
+        "milliseconds: a request at least this slow always gets its summary, whatever "
+        "``summary_sample_rate`` says",
     ),
 )
 

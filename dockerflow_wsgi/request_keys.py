@@ -1,6 +1,6 @@
 """The keys Dockerflow adds to a WSGI environ or an ASGI scope, and reads from it."""
 
-__all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY"]
+__all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "ROUTE_KEY", "USER_ID_KEY"]
 
 #: The request's id, for the application.
 REQUEST_ID_KEY = "dockerflow.request_id"
@@ -8,3 +8,6 @@ REQUEST_ID_KEY = "dockerflow.request_id"
 EXC_INFO_KEY = "dockerflow.exc_info"
 #: Where an integration (or the application) reports who made the request: the summary's uid.
 USER_ID_KEY = "dockerflow.user_id"
+#: Where an integration (or the application) reports the template of the route it matched,
+#: for an app whose framework the adapters do not read themselves (Pyramid, Falcon, ...).
+ROUTE_KEY = "dockerflow.route"

@@ -83,6 +83,10 @@ class SanicExchange(Exchange):
             return
         try:
             self.user_id = getattr(self.request.ctx, "user_id", None)
+            if self.route is None and self.core.route(self.request.path) is None:
+                # The template of the application's route Sanic matched: its ``route.path``
+                # (Dockerflow's own are Sanic routes too: an unknown group has none).
+                self.route = getattr(getattr(self.request, "route", None), "path", None)
             super().finish(exc_info)
         finally:
             _exchange_var.reset(self._exchange_token)

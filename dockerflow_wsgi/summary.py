@@ -68,14 +68,23 @@ class SummaryWriter:
     def __init__(self, *, log_querystring: bool) -> None:
         self.log_querystring = log_querystring
 
-    def write(self, request: RequestFacts, uid: Any, duration_ms: int, exc_info: Any) -> None:
+    def write(
+        self,
+        request: RequestFacts,
+        uid: Any,
+        duration_ms: int,
+        exc_info: Any,
+        route: Optional[str] = None,
+        sample_rate: Optional[float] = None,
+    ) -> None:
         """Log the summary of ``request``; ERROR with ``exc_info`` when it failed, else INFO.
 
         The request's facts are as its adapter read them: its path and query as the client
         sent them, decoded as UTF-8, its ``code`` the status sent (0 when none was); ``uid``
         is whoever the application said made the request. ``exc_info`` is a
         ``sys.exc_info()`` triple or, as an integration may report it, the exception itself.
-        A valid ``traceparent`` adds its ``trace_id``.
+        A valid ``traceparent`` adds its ``trace_id``; ``route`` is the template of the route
+        matched, if any; ``sample_rate`` the rate of the draw that kept this line, if one did.
         """
         level = _ERROR if exc_info else _INFO
         # isEnabledFor's answer from its own cache, without the call (logging empties the
@@ -127,5 +136,9 @@ class SummaryWriter:
             trace_id = trace_id_of(traceparent)
             if trace_id is not None:
                 fields["trace_id"] = trace_id
+        if route is not None:
+            fields["route"] = clip(route)
+        if sample_rate is not None:
+            fields["sample_rate"] = sample_rate
         if exc_info or not write_direct(summary_logger, level, fields):
             summary_logger.handle(make_record(SUMMARY_LOGGER_NAME, level, fields, exc_info))

@@ -13,11 +13,13 @@ import re
 import sys
 from typing import Optional
 
-__all__ = ["add_span_ids", "trace_id_of"]
+__all__ = ["add_span_ids", "is_sampled", "trace_id_of"]
 
 # version "-" trace-id "-" parent-id "-" trace-flags, all lowercase hex (W3C Trace Context,
 # section 3.2). A later version may append "-" and fields of its own, which are ignored.
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-.*)?")
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+# The trace-flags bit saying the caller records this trace (W3C Trace Context, 3.2.2.5).
+_SAMPLED = 0x01
 _INVALID_VERSION = "ff"
 _ZERO_TRACE_ID = "0" * 32
 _ZERO_PARENT_ID = "0" * 16
@@ -30,15 +32,27 @@ def trace_id_of(traceparent: str) -> Optional[str]:
     ``ff`` rejected, and version ``00`` exactly 55 characters long. Anything else is not
     logged: the summary keeps only ids a tracing system could have made.
     """
+    match = _valid(traceparent)
+    return None if match is None else match.group(2)
+
+
+def is_sampled(traceparent: str) -> bool:
+    """Whether a ``traceparent`` header value is valid (as :func:`trace_id_of` says) and has
+    its sampled flag set: the caller records this trace, so its requests are worth a log line."""
+    match = _valid(traceparent)
+    return match is not None and bool(int(match.group(4), 16) & _SAMPLED)
+
+
+def _valid(traceparent: str) -> Optional[re.Match[str]]:
     match = _TRACEPARENT.fullmatch(traceparent)
     if match is None:
         return None
-    version, trace_id, parent_id, rest = match.groups()
+    version, trace_id, parent_id, _, rest = match.groups()
     if version == _INVALID_VERSION or (version == "00" and rest is not None):
         return None
     if trace_id == _ZERO_TRACE_ID or parent_id == _ZERO_PARENT_ID:
         return None
-    return trace_id
+    return match
 
 
 def add_span_ids(record: logging.LogRecord) -> None:

@@ -29,6 +29,7 @@ from .pep3333 import (
 )
 from .request_id import accept_request_id, generate_request_id, mark_exception
 from .request_keys import REQUEST_ID_KEY
+from .routes import wsgi_route_finder
 
 __all__ = ["DeliberateError", "DockerflowMiddleware", "find_middleware"]
 
@@ -81,6 +82,8 @@ class DockerflowMiddleware:
         non_critical_checks: Optional[Union[Iterable[str], str]] = None,
         heartbeat_interval: Optional[Union[float, str]] = None,
         metrics: Optional[Union[bool, str]] = None,
+        summary_sample_rate: Optional[Union[float, str]] = None,
+        summary_slow_ms: Optional[Union[int, str]] = None,
     ) -> None:
         self._setup(
             app,
@@ -106,6 +109,8 @@ class DockerflowMiddleware:
                     "non_critical_checks": non_critical_checks,
                     "heartbeat_interval": heartbeat_interval,
                     "metrics": metrics,
+                    "summary_sample_rate": summary_sample_rate,
+                    "summary_slow_ms": summary_slow_ms,
                 },
                 sender=self,
             ),
@@ -124,6 +129,7 @@ class DockerflowMiddleware:
     def _setup(self, app: WSGIApp, core: DockerflowCore) -> None:
         self.app = app
         self.core = core
+        core.route_finder = wsgi_route_finder(app)
         self.config = core.config
         self.heartbeat = core.heartbeat
         #: ``checks=`` as given, or ``None`` for the registry, entry points and sources.
@@ -267,6 +273,9 @@ class WSGIExchange(Exchange):
     ) -> Any:
         self.code = STATUS_CODES.get(status) or status_code(status)
         core = self.core
+        if core.route_finder is not None:
+            # Now, while the framework's request is still there.
+            self.route = core.route_finder(self.environ)
         wanted = core.request_id_header_lower
         wanted_length = len(wanted)
         has_id = cross_origin = False

@@ -753,6 +753,7 @@ def test_the_summary_keeps_the_old_fields_and_adds_errno_and_uid(
         "querystring": "q=1",
         "errno": 0,
         "uid": "",
+        "route": "/",
         "t": new["Fields"]["t"],
     }
 

@@ -1,7 +1,8 @@
 """``DockerflowDjangoMiddleware``: what only Django knows, told to the request summary.
 
-The summary is the core middleware's, written around Django; two things it cannot see from
-there: who the user is, and that the 500 page Django answered stands for an exception.
+The summary is the core middleware's, written around Django; three things it cannot see from
+there: who the user is, which route Django matched (``request.resolver_match.route``), and that
+the 500 page Django answered stands for an exception.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Callable, Optional
 from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse
 
-from ..request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
+from ..request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, ROUTE_KEY, USER_ID_KEY
 
 __all__ = ["DockerflowDjangoMiddleware"]
 
@@ -80,9 +81,15 @@ class DockerflowDjangoMiddleware:
             # Under ASGI, Django builds META from the scope's headers only: the id goes where a
             # view finds it under WSGI.
             request.META[REQUEST_ID_KEY] = scope[REQUEST_ID_KEY]
-        response = self.get_response(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            # Also when a view's exception goes on up: the route was matched before it ran.
+            keys = _request_keys(request)
+            match = getattr(request, "resolver_match", None)
+            if keys is not None and match is not None:
+                keys[ROUTE_KEY] = match.route
         user_id = _authenticated_user_id(request)
-        keys = _request_keys(request)
         if user_id is not None and keys is not None:
             keys[USER_ID_KEY] = user_id
         return response
