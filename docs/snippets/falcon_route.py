@@ -1,4 +1,4 @@
-"""Falcon, with the route it matched in the summary and the metrics: ``gunicorn falcon_route:app``."""
+"""Falcon, its matched route in the summary and metrics: ``gunicorn falcon_route:app``."""
 
 import falcon
 

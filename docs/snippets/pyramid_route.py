@@ -1,4 +1,4 @@
-"""Pyramid, with the route it matched in the summary and the metrics: ``gunicorn pyramid_route:app``."""
+"""Pyramid, its matched route in the summary and metrics: ``gunicorn pyramid_route:app``."""
 
 from pyramid.config import Configurator
 
