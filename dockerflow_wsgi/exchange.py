@@ -138,13 +138,14 @@ class Exchange:
         reports = self.reports
         if not exc_info:
             exc_info = reports.get(EXC_INFO_KEY)
-        # What the application reported wins over what its framework says.
-        route = reports.get(ROUTE_KEY, self.route)
+        if ROUTE_KEY in reports:
+            # What the application reported wins over what its framework says.
+            self.route = reports[ROUTE_KEY]
         core = self.core
         seconds = (self.ended or perf_counter()) - self.started
         if core.metrics is not None:
             core.metrics.observe_request(
-                self.method, self.code, route or "", seconds, bool(exc_info)
+                self.method, self.code, self.route or "", seconds, bool(exc_info)
             )
         if not self.log:
             return
@@ -163,10 +164,5 @@ class Exchange:
                 return
             sample_rate = core.config.summary_sample_rate
         core.summary.write(
-            self,
-            reports.get(USER_ID_KEY) or self.user_id,
-            milliseconds,
-            exc_info,
-            route,
-            sample_rate,
+            self, reports.get(USER_ID_KEY) or self.user_id, milliseconds, exc_info, sample_rate
         )

@@ -58,6 +58,8 @@ class RequestFacts(Protocol):
     #: The status sent, 0 when none was.
     code: int
     request_id: str
+    #: The template of the route matched, ``None`` when none was.
+    route: Optional[str]
 
 
 class SummaryWriter:
@@ -74,7 +76,6 @@ class SummaryWriter:
         uid: Any,
         duration_ms: int,
         exc_info: Any,
-        route: Optional[str] = None,
         sample_rate: Optional[float] = None,
     ) -> None:
         """Log the summary of ``request``; ERROR with ``exc_info`` when it failed, else INFO.
@@ -83,8 +84,8 @@ class SummaryWriter:
         sent them, decoded as UTF-8, its ``code`` the status sent (0 when none was); ``uid``
         is whoever the application said made the request. ``exc_info`` is a
         ``sys.exc_info()`` triple or, as an integration may report it, the exception itself.
-        A valid ``traceparent`` adds its ``trace_id``; ``route`` is the template of the route
-        matched, if any; ``sample_rate`` the rate of the draw that kept this line, if one did.
+        A valid ``traceparent`` adds its ``trace_id``, a matched ``route`` its template;
+        ``sample_rate`` is the rate of the draw that kept this line, if one did.
         """
         level = _ERROR if exc_info else _INFO
         # isEnabledFor's answer from its own cache, without the call (logging empties the
@@ -136,6 +137,7 @@ class SummaryWriter:
             trace_id = trace_id_of(traceparent)
             if trace_id is not None:
                 fields["trace_id"] = trace_id
+        route = request.route
         if route is not None:
             fields["route"] = clip(route)
         if sample_rate is not None:
