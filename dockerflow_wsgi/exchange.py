@@ -129,7 +129,7 @@ class Exchange:
         core = self.core
         seconds = (self.ended or perf_counter()) - self.started
         if core.metrics is not None:
-            core.metrics.observe_request(self.method, self.code, seconds, bool(exc_info))
+            core.metrics.observe_request(self.method, self.code, "", seconds, bool(exc_info))
         if self.log:
             core.summary.write(
                 self, reports.get(USER_ID_KEY) or self.user_id, int(seconds * 1000), exc_info

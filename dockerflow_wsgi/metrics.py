@@ -6,9 +6,10 @@ on. One set of metrics per process, shared by every middleware instance in it an
 shows them too. Under ``PROMETHEUS_MULTIPROC_DIR`` (gunicorn, uWSGI), each worker writes its
 values to that directory and ``/__metrics__`` reads every live worker's, whichever answers.
 
-Labels take only bounded values: the method (the usual ones, else ``other``), the status code,
-a check's name, a run's status. Never the path: one label value per URL a client can invent
-would grow the server's memory and the time series without bound.
+Labels take only bounded values: the method (the usual ones, else ``other``), the status code
+(100 to 599, else ``other``), the template of the route the application matched (from its own
+route table), a check's name, a run's status. Never the path: one label value per URL a client
+can invent would grow the server's memory and the time series without bound.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ __all__ = ["Metrics", "process_metrics"]
 _METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
 )
-_OTHER_METHOD = "other"
+#: The label of a method not in ``_METHODS`` and of a status outside 100 to 599.
+_OTHER = "other"
+
+#: The most request children :class:`Metrics` keeps at hand; see ``Metrics._child``.
+_CHILDREN_CAP = 4096
 
 _EXTRA_NEEDED = (
     "metrics (DOCKERFLOW_METRICS) needs prometheus_client: "
@@ -42,9 +47,9 @@ _EXTRA_NEEDED = (
 class Metrics:
     """The metrics of one process; see :func:`process_metrics`.
 
-    The children of the labelled metrics are kept in plain dictionaries, keyed by their label
-    values: a request then costs a dictionary lookup and the increments, not ``labels()``'s
-    validation and lock.
+    The request metrics' children are kept in a plain dictionary, keyed by the request's method,
+    status and route: a request then costs a dictionary lookup and the increments, not
+    ``labels()``'s validation and lock.
     """
 
     def __init__(self) -> None:
@@ -55,13 +60,13 @@ class Metrics:
         self._client = prometheus_client
         self.requests = prometheus_client.Counter(
             "dockerflow_requests",
-            "Requests answered, by method and status code (Dockerflow paths included).",
-            ["method", "code"],
+            "Requests answered, by method, status code and route (Dockerflow paths included).",
+            ["method", "code", "route"],
         )
         self.request_duration = prometheus_client.Histogram(
             "dockerflow_request_duration_seconds",
-            "Time from the request's arrival to the end of its response body, by method.",
-            ["method"],
+            "Time from the request's arrival to the end of its response body, by method and route.",
+            ["method", "route"],
         )
         # Each worker's own checks: the worst level any live worker saw last.
         self.check_status = prometheus_client.Gauge(
@@ -85,35 +90,49 @@ class Metrics:
         # sample is already 1, so a process's first failed run would never show on a dashboard.
         for status in STATUSES.values():
             self.heartbeat_runs.labels(status)
-        self._counted: dict[tuple[str, int], Any] = {}
-        self._timed: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
-    def observe_request(self, method: str, code: int, seconds: float, failed: bool) -> None:
+    def observe_request(
+        self, method: str, code: int, route: str, seconds: float, failed: bool
+    ) -> None:
         """Count one request that ended with ``code`` after ``seconds``; one that ``failed``
-        before any status was sent counts as the server's ``500``, as in its summary."""
+        before any status was sent counts as the server's ``500``, as in its summary.
+
+        ``route`` is the template of the route the application matched, ``""`` when none did.
+        It must come from the application's route table, never from the request: each value is
+        a series of its own.
+        """
         if failed and not code:
             code = 500
-        key = (method, code)
-        counted = self._counted.get(key)
-        if counted is None:
-            counted = self._child(key)
-        counted[0].inc()
-        counted[1].observe(seconds)
+        key = (method, code, route)
+        children = self._children.get(key)
+        if children is None:
+            children = self._child(key)
+        children[0].inc()
+        children[1].observe(seconds)
 
-    def _child(self, key: tuple[str, int]) -> Any:
-        method, code = key
-        label = method if method in _METHODS else _OTHER_METHOD
-        with self._lock:
-            pair = (
-                self.requests.labels(label, str(code)),
-                self.request_duration.labels(label),
-            )
-            if method in _METHODS:
-                # An unknown method is looked up each time rather than remembered: a client
-                # sending random methods must not grow this dictionary.
-                self._counted[key] = pair
-        return pair
+    def _child(self, key: tuple[str, int, str]) -> tuple[Any, Any]:
+        """The request counter's and the duration histogram's children for ``key``, kept for
+        the next request with the same key when every label is one of a bounded set."""
+        method, code, route = key
+        method_label = method if method in _METHODS else _OTHER
+        code_label = str(code) if 100 <= code <= 599 else _OTHER
+        children = (
+            self.requests.labels(method_label, code_label, route),
+            self.request_duration.labels(method_label, route),
+        )
+        # An unknown method or status is looked up each time rather than kept: a client sending
+        # random ones must not grow this dictionary.
+        if method_label != _OTHER and code_label != _OTHER:
+            # The routes are bounded by the application's table, but the product of routes,
+            # methods and statuses can still be large, and a caller that passed the request's
+            # path would grow it forever. Emptying it bounds what this object holds whatever
+            # the callers pass, at the cost of one labels() per key afterwards: prometheus_client
+            # keeps the children themselves.
+            if len(self._children) >= _CHILDREN_CAP:
+                self._children.clear()
+            self._children[key] = children
+        return children
 
     def observe_run(self, results: CheckResults) -> None:
         """Record a run of the checks: each one's level and duration, and the run's status."""

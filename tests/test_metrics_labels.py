@@ -1,0 +1,159 @@
+"""The labels of the request metrics stay bounded whatever clients send: the method (the nine
+usual ones, else ``other``), the status (100 to 599, else ``other``) and the route (from the
+application's table, ``""`` when none matched); the children kept at hand stay bounded too.
+
+The metrics are the process's own (``process_metrics()``), in prometheus_client's default
+registry, shared with every other test: each test reads differences, or series it alone makes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import REGISTRY
+
+from dockerflow_wsgi import metrics as metrics_module
+from dockerflow_wsgi.metrics import process_metrics
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
+CODES = frozenset(str(code) for code in range(100, 600))
+OTHER_STATUSES = st.one_of(st.integers(max_value=99), st.integers(min_value=600))
+
+
+def count(method: str, code: str, route: str = "") -> float:
+    value = REGISTRY.get_sample_value(
+        "dockerflow_requests_total", {"method": method, "code": code, "route": route}
+    )
+    return value or 0.0
+
+
+def timed(method: str, route: str = "") -> float:
+    value = REGISTRY.get_sample_value(
+        "dockerflow_request_duration_seconds_count", {"method": method, "route": route}
+    )
+    return value or 0.0
+
+
+def series(family_name: str) -> set[tuple[tuple[str, str], ...]]:
+    """The label sets of a family's series in the registry (a histogram's buckets as one)."""
+    return {
+        tuple(sorted((name, value) for name, value in found.labels.items() if name != "le"))
+        for family in REGISTRY.collect()
+        if family.name == family_name
+        for found in family.samples
+    }
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_usual_method_has_a_label_of_its_own(method):
+    before, timed_before = count(method, "200"), timed(method)
+    process_metrics().observe_request(method, 200, "", 0.01, False)
+    assert (count(method, "200"), timed(method)) == (before + 1, timed_before + 1)
+
+
+@given(st.text(max_size=20).filter(lambda method: method not in METHODS))
+def test_any_other_method_counts_as_other(method):
+    before, timed_before = count("other", "200"), timed("other")
+    process_metrics().observe_request(method, 200, "", 0.01, False)
+    assert (count("other", "200"), timed("other")) == (before + 1, timed_before + 1)
+    assert {dict(labels)["method"] for labels in series("dockerflow_requests")} <= {
+        *METHODS,
+        "other",
+    }
+
+
+@given(st.integers(min_value=100, max_value=599))
+def test_a_status_from_100_to_599_is_its_decimal_text(code):
+    before = count("GET", str(code))
+    process_metrics().observe_request("GET", code, "", 0.01, False)
+    assert count("GET", str(code)) == before + 1
+
+
+@given(OTHER_STATUSES)
+def test_any_other_status_counts_as_other(code):
+    before = count("GET", "other")
+    process_metrics().observe_request("GET", code, "", 0.01, False)
+    assert count("GET", "other") == before + 1
+    assert {dict(labels)["code"] for labels in series("dockerflow_requests")} <= {
+        *CODES,
+        "other",
+    }
+
+
+def test_a_request_that_failed_before_any_status_counts_as_500():
+    before = count("POST", "500")
+    process_metrics().observe_request("POST", 0, "", 0.01, True)
+    assert count("POST", "500") == before + 1
+
+
+def test_the_route_labels_the_count_and_the_duration():
+    route = "/labels/users/<int:user_id>"
+    process_metrics().observe_request("DELETE", 204, route, 0.01, False)
+    process_metrics().observe_request("DELETE", 204, route, 0.01, False)
+    assert count("DELETE", "204", route) == 2
+    assert timed("DELETE", route) == 2
+    assert (("method", "DELETE"), ("route", route)) in series("dockerflow_request_duration_seconds")
+
+
+@given(st.text(max_size=20).filter(lambda method: method not in METHODS), OTHER_STATUSES)
+def test_an_unknown_method_or_status_is_never_kept(method, code):
+    metrics = process_metrics()
+    kept = len(metrics._children)
+    metrics.observe_request(method, 200, "", 0.01, False)
+    metrics.observe_request("GET", code, "", 0.01, False)
+    assert len(metrics._children) == kept
+
+
+@pytest.fixture
+def capped_at_8(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """A cap of 8 kept children, and the routes the test counted, whose series it removes."""
+    monkeypatch.setattr(metrics_module, "_CHILDREN_CAP", 8)
+    routes: list[str] = []
+    yield routes
+    metrics = process_metrics()
+    metrics._children.clear()
+    for route in routes:
+        metrics.requests.remove("GET", "200", route)
+        metrics.request_duration.remove("GET", route)
+
+
+def test_the_children_kept_are_capped_whatever_routes_callers_pass(capped_at_8):
+    metrics = process_metrics()
+    for index in range(20):
+        route = f"/capped/{index}"
+        capped_at_8.append(route)
+        metrics.observe_request("GET", 200, route, 0.01, False)
+        assert len(metrics._children) <= 8
+    # Emptying the shortcuts loses no count: prometheus_client keeps the children.
+    metrics.observe_request("GET", 200, "/capped/0", 0.01, False)
+    assert count("GET", "200", "/capped/0") == 2
+
+
+def test_a_million_requests_with_random_paths_and_methods_add_only_other_and_no_route():
+    """The issue's test: a client inventing methods, and paths that match no route (``""``),
+    with any status an application may give, adds only series with ``method="other"`` and
+    ``route=""``, one per status label at most."""
+    draw = random.Random(22)
+    methods = [
+        "".join(draw.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_", k=draw.randint(1, 12)))
+        for _ in range(4096)
+    ]
+    methods = [method for method in methods if method not in METHODS]
+    codes = [draw.randrange(1000) for _ in range(4096)]
+    counted_before = series("dockerflow_requests")
+    timed_before = series("dockerflow_request_duration_seconds")
+    observe = process_metrics().observe_request
+
+    for index in range(10**6):
+        observe(methods[index % len(methods)], codes[index & 4095], "", 0.01, False)
+
+    counted = series("dockerflow_requests") - counted_before
+    assert {(labels["method"], labels["route"]) for labels in map(dict, counted)} <= {("other", "")}
+    assert {dict(labels)["code"] for labels in counted} <= {*CODES, "other"}
+    assert series("dockerflow_request_duration_seconds") - timed_before <= {
+        (("method", "other"), ("route", ""))
+    }
