@@ -8,8 +8,9 @@ values to that directory and ``/__metrics__`` reads every live worker's, whichev
 
 Labels take only bounded values: the method (the usual ones, else ``other``), the status code
 (100 to 599, else ``other``), the template of the route the application matched (from its own
-route table), a check's name, a run's status. Never the path: one label value per URL a client
-can invent would grow the server's memory and the time series without bound.
+route table), a check's name, a run's status, the build's version.json values (one series).
+Never the path: one label value per URL a client can invent would grow the server's memory and
+the time series without bound.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import glob
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
 from .answers import Answer
@@ -34,6 +35,9 @@ _METHODS = frozenset(
 )
 #: The label of a method not in ``_METHODS`` and of a status outside 100 to 599.
 _OTHER = "other"
+
+#: The keys of version.json that label ``dockerflow_build_info``, in their order.
+_BUILD_KEYS = ("version", "commit", "source")
 
 #: The most request children :class:`Metrics` keeps at hand; see ``Metrics._child``.
 _CHILDREN_CAP = 4096
@@ -90,6 +94,16 @@ class Metrics:
         # sample is already 1, so a process's first failed run would never show on a dashboard.
         for status in STATUSES.values():
             self.heartbeat_runs.labels(status)
+        # 1 for the build the process runs. "livemax": a worker forked from a process that set
+        # it (gunicorn --preload) writes the same series at 0 to its own file, which the maximum
+        # ignores; and a dead worker's file goes with it, where "max" would leave one per worker.
+        self.build_info = prometheus_client.Gauge(
+            "dockerflow_build_info",
+            "The build the process runs, labelled from version.json; always 1.",
+            list(_BUILD_KEYS),
+            multiprocess_mode="livemax",
+        )
+        self._build: Optional[tuple[str, ...]] = None
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
     def observe_request(
@@ -134,6 +148,26 @@ class Metrics:
             self._children[key] = children
         return children
 
+    def set_build_info(self, version: Mapping[str, Any]) -> None:
+        """Show the build in ``version`` (version.json's content) as
+        ``dockerflow_build_info{version,commit,source} 1``, so that a dashboard can tell which
+        build served what: a value that is not a string as its ``str()``, a missing or null one
+        as ``""``.
+
+        A process runs one build: a call with other values replaces the series of the last
+        one. Under ``PROMETHEUS_MULTIPROC_DIR``, the replaced series stays in this worker's file
+        at 0, as long as the worker lives (prometheus_client cannot delete a value there).
+        """
+        build = tuple(_build_label(version.get(key)) for key in _BUILD_KEYS)
+        if build == self._build:
+            return
+        if self._build is not None:
+            # 0 first: remove() forgets the child but not its value in a multiprocess file.
+            self.build_info.labels(*self._build).set(0)
+            self.build_info.remove(*self._build)
+        self.build_info.labels(*build).set(1)
+        self._build = build
+
     def observe_run(self, results: CheckResults) -> None:
         """Record a run of the checks: each one's level and duration, and the run's status."""
         # The levels the heartbeat reports: silenced messages left out, non-critical checks'
@@ -159,6 +193,11 @@ class Metrics:
             (("Content-Type", client.CONTENT_TYPE_LATEST),),
             client.generate_latest(registry),
         )
+
+
+def _build_label(value: Any) -> str:
+    """A value of version.json as a label: JSON's ``null`` would otherwise read ``None``."""
+    return "" if value is None else str(value)
 
 
 class _WorkersCollector:

@@ -1,6 +1,7 @@
 """The labels of the request metrics stay bounded whatever clients send: the method (the nine
 usual ones, else ``other``), the status (100 to 599, else ``other``) and the route (from the
 application's table, ``""`` when none matched); the children kept at hand stay bounded too.
+``dockerflow_build_info`` is one series, 1, in one process as across workers.
 
 The metrics are the process's own (``process_metrics()``), in prometheus_client's default
 registry, shared with every other test: each test reads differences, or series it alone makes.
@@ -8,16 +9,26 @@ registry, shared with every other test: each test reads differences, or series i
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from dockerflow_wsgi import metrics as metrics_module
-from dockerflow_wsgi.metrics import process_metrics
+from dockerflow_wsgi.metrics import Metrics, process_metrics
+
+REPO = Path(__file__).resolve().parent.parent
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
 CODES = frozenset(str(code) for code in range(100, 600))
@@ -157,3 +168,125 @@ def test_a_million_requests_with_random_paths_and_methods_add_only_other_and_no_
     assert series("dockerflow_request_duration_seconds") - timed_before <= {
         (("method", "other"), ("route", ""))
     }
+
+
+# -- dockerflow_build_info -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def metrics() -> Iterator[Metrics]:
+    """The process's metrics, without the build a test shows once it ends."""
+    metrics = process_metrics()
+    yield metrics
+    metrics.build_info.clear()
+    metrics._build = None
+
+
+def build_series() -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        tuple(sorted(found.labels.items())): found.value
+        for family in REGISTRY.collect()
+        if family.name == "dockerflow_build_info"
+        for found in family.samples
+    }
+
+
+@pytest.mark.parametrize(
+    ("version", "labels"),
+    [
+        (
+            {"version": "1.2.3", "commit": "abc123", "source": "https://x.test/r", "build": "u"},
+            {"version": "1.2.3", "commit": "abc123", "source": "https://x.test/r"},
+        ),
+        ({"commit": "abc123"}, {"version": "", "commit": "abc123", "source": ""}),
+        ({}, {"version": "", "commit": "", "source": ""}),
+        (
+            {"version": 7, "commit": None, "source": ["a"]},
+            {"version": "7", "commit": "", "source": "['a']"},
+        ),
+    ],
+    ids=["full", "partial", "empty", "not-strings"],
+)
+def test_the_build_is_one_series_at_1_labelled_from_version_json(metrics, version, labels):
+    metrics.set_build_info(version)
+    assert build_series() == {tuple(sorted(labels.items())): 1.0}
+
+
+def test_another_build_replaces_the_last(metrics):
+    metrics.set_build_info({"version": "1", "commit": "a", "source": "s"})
+    metrics.set_build_info({"version": "1", "commit": "a", "source": "s"})
+    metrics.set_build_info({"version": "2", "commit": "b", "source": "s"})
+    assert build_series() == {(("commit", "b"), ("source", "s"), ("version", "2")): 1.0}
+
+
+_WORKERS = """
+import json, os, sys
+from prometheus_client import multiprocess
+from dockerflow_wsgi import metrics as metrics_module
+
+version = {"version": "1.2.3", "commit": "abc123", "source": "https://x.test/r"}
+preload = sys.argv[1] == "preload"
+if preload:
+    # Made and set before the fork, as a middleware imported under gunicorn --preload.
+    metrics_module.process_metrics().set_build_info(version)
+children = []
+for index in range(2):
+    pid = os.fork()
+    if pid == 0:
+        metrics = metrics_module.process_metrics()
+        if not preload:
+            metrics.set_build_info(version)
+        # The first value a child writes gives it its own files, every series of the parent
+        # in them at 0.
+        metrics.observe_request("GET", 200, "", 0.01, False)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+scrape = metrics_module.process_metrics().exposition
+scraped = scrape().body.decode()
+multiprocess.mark_process_dead(children[1])
+directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+left = sorted(name for name in os.listdir(directory) if name.endswith(f"_{children[1]}.db"))
+print(json.dumps({"scraped": scraped, "after_death": scrape().body.decode(), "left": left}))
+"""
+
+
+def _run_workers(tmp_path: Path, mode: str) -> dict[str, Any]:
+    """Run ``_WORKERS`` in a new interpreter: prometheus_client reads
+    ``PROMETHEUS_MULTIPROC_DIR`` when it is imported."""
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DOCKERFLOW_")},
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "PYTHONPATH": str(REPO),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_WORKERS), mode],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _build_samples(text: str) -> list[tuple[dict[str, str], float]]:
+    return [
+        (found.labels, found.value)
+        for family in text_string_to_metric_families(text)
+        for found in family.samples
+        if found.name == "dockerflow_build_info"
+    ]
+
+
+@pytest.mark.parametrize("mode", ["preload", "per-worker"])
+def test_across_workers_the_build_is_one_series_at_1(tmp_path, mode):
+    scraped = _run_workers(tmp_path, mode)
+
+    build = {"version": "1.2.3", "commit": "abc123", "source": "https://x.test/r"}
+    assert _build_samples(scraped["scraped"]) == [(build, 1.0)]
+    assert _build_samples(scraped["after_death"]) == [(build, 1.0)]
+    # A dead worker leaves its counts, but not its build: no file piles up per worker.
+    assert [name.split("_")[0] for name in scraped["left"]] == ["counter", "histogram"]
