@@ -104,6 +104,12 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         self._build: Optional[tuple[str, ...]] = None
+        # Summed over the live workers only: a dead worker's requests are not in progress.
+        self.requests_in_progress = prometheus_client.Gauge(
+            "dockerflow_requests_in_progress",
+            "Requests received whose response has not ended yet.",
+            multiprocess_mode="livesum",
+        )
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
     def observe_request(
@@ -147,6 +153,15 @@ class Metrics:
                 self._children.clear()
             self._children[key] = children
         return children
+
+    def request_started(self) -> None:
+        """Count a request as in progress, until :meth:`request_finished` is called for it."""
+        self.requests_in_progress.inc()
+
+    def request_finished(self) -> None:
+        """Stop counting a request that :meth:`request_started` counted; once per request, so
+        that the gauge does not drift."""
+        self.requests_in_progress.dec()
 
     def set_build_info(self, version: Mapping[str, Any]) -> None:
         """Show the build in ``version`` (version.json's content) as

@@ -1,7 +1,8 @@
 """The labels of the request metrics stay bounded whatever clients send: the method (the nine
 usual ones, else ``other``), the status (100 to 599, else ``other``) and the route (from the
 application's table, ``""`` when none matched); the children kept at hand stay bounded too.
-``dockerflow_build_info`` is one series, 1, in one process as across workers.
+``dockerflow_build_info`` is one series, 1, in one process as across workers;
+``dockerflow_requests_in_progress`` counts the requests started and not yet finished.
 
 The metrics are the process's own (``process_metrics()``), in prometheus_client's default
 registry, shared with every other test: each test reads differences, or series it alone makes.
@@ -239,6 +240,10 @@ for index in range(2):
         # The first value a child writes gives it its own files, every series of the parent
         # in them at 0.
         metrics.observe_request("GET", 200, "", 0.01, False)
+        # The first child's request ends, the second's is still in progress when it dies.
+        metrics.request_started()
+        if index == 0:
+            metrics.request_finished()
         os._exit(0)
     children.append(pid)
 for pid in children:
@@ -272,12 +277,12 @@ def _run_workers(tmp_path: Path, mode: str) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-def _build_samples(text: str) -> list[tuple[dict[str, str], float]]:
+def _samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
     return [
         (found.labels, found.value)
         for family in text_string_to_metric_families(text)
         for found in family.samples
-        if found.name == "dockerflow_build_info"
+        if found.name == name
     ]
 
 
@@ -286,7 +291,35 @@ def test_across_workers_the_build_is_one_series_at_1(tmp_path, mode):
     scraped = _run_workers(tmp_path, mode)
 
     build = {"version": "1.2.3", "commit": "abc123", "source": "https://x.test/r"}
-    assert _build_samples(scraped["scraped"]) == [(build, 1.0)]
-    assert _build_samples(scraped["after_death"]) == [(build, 1.0)]
+    assert _samples(scraped["scraped"], "dockerflow_build_info") == [(build, 1.0)]
+    assert _samples(scraped["after_death"], "dockerflow_build_info") == [(build, 1.0)]
     # A dead worker leaves its counts, but not its build: no file piles up per worker.
     assert [name.split("_")[0] for name in scraped["left"]] == ["counter", "histogram"]
+
+
+# -- dockerflow_requests_in_progress -------------------------------------------------------------
+
+
+def in_progress() -> float:
+    return REGISTRY.get_sample_value("dockerflow_requests_in_progress") or 0.0
+
+
+def test_a_request_is_in_progress_from_its_start_to_its_finish():
+    metrics = process_metrics()
+    before = in_progress()
+
+    metrics.request_started()
+    metrics.request_started()
+    assert in_progress() == before + 2
+    metrics.request_finished()
+    assert in_progress() == before + 1
+    metrics.request_finished()
+    assert in_progress() == before
+
+
+def test_across_workers_the_requests_in_progress_are_the_live_workers_sum(tmp_path):
+    scraped = _run_workers(tmp_path, "per-worker")
+
+    assert _samples(scraped["scraped"], "dockerflow_requests_in_progress") == [({}, 1.0)]
+    # The dead worker's request went with it.
+    assert _samples(scraped["after_death"], "dockerflow_requests_in_progress") == [({}, 0.0)]
