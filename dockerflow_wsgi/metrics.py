@@ -6,9 +6,11 @@ on. One set of metrics per process, shared by every middleware instance in it an
 shows them too. Under ``PROMETHEUS_MULTIPROC_DIR`` (gunicorn, uWSGI), each worker writes its
 values to that directory and ``/__metrics__`` reads every live worker's, whichever answers.
 
-Labels take only bounded values: the method (the usual ones, else ``other``), the status code,
-a check's name, a run's status. Never the path: one label value per URL a client can invent
-would grow the server's memory and the time series without bound.
+Labels take only bounded values: the method (the usual ones, else ``other``), the status code
+(100 to 599, else ``other``), the template of the route the application matched (from its own
+route table), a check's name, a run's status, the build's version.json values (one series).
+Never the path: one label value per URL a client can invent would grow the server's memory and
+the time series without bound.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import glob
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
 from .answers import Answer
@@ -31,7 +33,14 @@ __all__ = ["Metrics", "process_metrics"]
 _METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
 )
-_OTHER_METHOD = "other"
+#: The label of a method not in ``_METHODS`` and of a status outside 100 to 599.
+_OTHER = "other"
+
+#: The keys of version.json that label ``dockerflow_build_info``, in their order.
+_BUILD_KEYS = ("version", "commit", "source")
+
+#: The most request children :class:`Metrics` keeps at hand; see ``Metrics._child``.
+_CHILDREN_CAP = 4096
 
 _EXTRA_NEEDED = (
     "metrics (DOCKERFLOW_METRICS) needs prometheus_client: "
@@ -42,9 +51,9 @@ _EXTRA_NEEDED = (
 class Metrics:
     """The metrics of one process; see :func:`process_metrics`.
 
-    The children of the labelled metrics are kept in plain dictionaries, keyed by their label
-    values: a request then costs a dictionary lookup and the increments, not ``labels()``'s
-    validation and lock.
+    The request metrics' children are kept in a plain dictionary, keyed by the request's method,
+    status and route: a request then costs a dictionary lookup and the increments, not
+    ``labels()``'s validation and lock.
     """
 
     def __init__(self) -> None:
@@ -55,13 +64,13 @@ class Metrics:
         self._client = prometheus_client
         self.requests = prometheus_client.Counter(
             "dockerflow_requests",
-            "Requests answered, by method and status code (Dockerflow paths included).",
-            ["method", "code"],
+            "Requests answered, by method, status code and route (Dockerflow paths included).",
+            ["method", "code", "route"],
         )
         self.request_duration = prometheus_client.Histogram(
             "dockerflow_request_duration_seconds",
-            "Time from the request's arrival to the end of its response body, by method.",
-            ["method"],
+            "Time from the request's arrival to the end of its response body, by method and route.",
+            ["method", "route"],
         )
         # Each worker's own checks: the worst level any live worker saw last.
         self.check_status = prometheus_client.Gauge(
@@ -85,35 +94,94 @@ class Metrics:
         # sample is already 1, so a process's first failed run would never show on a dashboard.
         for status in STATUSES.values():
             self.heartbeat_runs.labels(status)
-        self._counted: dict[tuple[str, int], Any] = {}
-        self._timed: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        # 1 for the build the process runs. "livemax": a worker forked from a process that set
+        # it (gunicorn --preload) writes the same series at 0 to its own file, which the maximum
+        # ignores; and a dead worker's file goes with it, where "max" would leave one per worker.
+        self.build_info = prometheus_client.Gauge(
+            "dockerflow_build_info",
+            "The build the process runs, labelled from version.json; always 1.",
+            list(_BUILD_KEYS),
+            multiprocess_mode="livemax",
+        )
+        self._build: Optional[tuple[str, ...]] = None
+        # Summed over the live workers only: a dead worker's requests are not in progress.
+        self.requests_in_progress = prometheus_client.Gauge(
+            "dockerflow_requests_in_progress",
+            "Requests received whose response has not ended yet.",
+            multiprocess_mode="livesum",
+        )
+        self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
-    def observe_request(self, method: str, code: int, seconds: float, failed: bool) -> None:
+    def observe_request(
+        self, method: str, code: int, route: str, seconds: float, failed: bool
+    ) -> None:
         """Count one request that ended with ``code`` after ``seconds``; one that ``failed``
-        before any status was sent counts as the server's ``500``, as in its summary."""
+        before any status was sent counts as the server's ``500``, as in its summary.
+
+        ``route`` is the template of the route the application matched, ``""`` when none did.
+        It must come from the application's route table, never from the request: each value is
+        a series of its own.
+        """
         if failed and not code:
             code = 500
-        key = (method, code)
-        counted = self._counted.get(key)
-        if counted is None:
-            counted = self._child(key)
-        counted[0].inc()
-        counted[1].observe(seconds)
+        key = (method, code, route)
+        children = self._children.get(key)
+        if children is None:
+            children = self._child(key)
+        children[0].inc()
+        children[1].observe(seconds)
 
-    def _child(self, key: tuple[str, int]) -> Any:
-        method, code = key
-        label = method if method in _METHODS else _OTHER_METHOD
-        with self._lock:
-            pair = (
-                self.requests.labels(label, str(code)),
-                self.request_duration.labels(label),
-            )
-            if method in _METHODS:
-                # An unknown method is looked up each time rather than remembered: a client
-                # sending random methods must not grow this dictionary.
-                self._counted[key] = pair
-        return pair
+    def _child(self, key: tuple[str, int, str]) -> tuple[Any, Any]:
+        """The request counter's and the duration histogram's children for ``key``, kept for
+        the next request with the same key when every label is one of a bounded set."""
+        method, code, route = key
+        method_label = method if method in _METHODS else _OTHER
+        code_label = str(code) if 100 <= code <= 599 else _OTHER
+        children = (
+            self.requests.labels(method_label, code_label, route),
+            self.request_duration.labels(method_label, route),
+        )
+        # An unknown method or status is looked up each time rather than kept: a client sending
+        # random ones must not grow this dictionary.
+        if method_label != _OTHER and code_label != _OTHER:
+            # The routes are bounded by the application's table, but the product of routes,
+            # methods and statuses can still be large, and a caller that passed the request's
+            # path would grow it forever. Emptying it bounds what this object holds whatever
+            # the callers pass, at the cost of one labels() per key afterwards: prometheus_client
+            # keeps the children themselves.
+            if len(self._children) >= _CHILDREN_CAP:
+                self._children.clear()
+            self._children[key] = children
+        return children
+
+    def request_started(self) -> None:
+        """Count a request as in progress, until :meth:`request_finished` is called for it."""
+        self.requests_in_progress.inc()
+
+    def request_finished(self) -> None:
+        """Stop counting a request that :meth:`request_started` counted; once per request, so
+        that the gauge does not drift."""
+        self.requests_in_progress.dec()
+
+    def set_build_info(self, version: Mapping[str, Any]) -> None:
+        """Show the build in ``version`` (version.json's content) as
+        ``dockerflow_build_info{version,commit,source} 1``, so that a dashboard can tell which
+        build served what: a value that is not a string as its ``str()``, a missing or null one
+        as ``""``.
+
+        A process runs one build: a call with other values replaces the series of the last
+        one. Under ``PROMETHEUS_MULTIPROC_DIR``, the replaced series stays in this worker's file
+        at 0, as long as the worker lives (prometheus_client cannot delete a value there).
+        """
+        build = tuple(_build_label(version.get(key)) for key in _BUILD_KEYS)
+        if build == self._build:
+            return
+        if self._build is not None:
+            # 0 first: remove() forgets the child but not its value in a multiprocess file.
+            self.build_info.labels(*self._build).set(0)
+            self.build_info.remove(*self._build)
+        self.build_info.labels(*build).set(1)
+        self._build = build
 
     def observe_run(self, results: CheckResults) -> None:
         """Record a run of the checks: each one's level and duration, and the run's status."""
@@ -140,6 +208,11 @@ class Metrics:
             (("Content-Type", client.CONTENT_TYPE_LATEST),),
             client.generate_latest(registry),
         )
+
+
+def _build_label(value: Any) -> str:
+    """A value of version.json as a label: JSON's ``null`` would otherwise read ``None``."""
+    return "" if value is None else str(value)
 
 
 class _WorkersCollector:

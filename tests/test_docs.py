@@ -422,7 +422,9 @@ def _scrape_posts(url: str) -> tuple[float, str]:
     it, the start of its body (a failure should say which scrape went wrong, and how)."""
     status, _, body = get(f"{url}/__metrics__")
     text = body.decode(errors="replace")
-    found = re.search(r'^dockerflow_requests_total\{code="200",method="POST"\} (\S+)$', text, re.M)
+    found = re.search(
+        r'^dockerflow_requests_total\{code="200",method="POST",route=""\} (\S+)$', text, re.M
+    )
     if found:
         return float(found.group(1)), f"{status}"
     return 0.0, f"{status} without the POST count: {text[:600]!r}"

@@ -54,16 +54,16 @@ def test_metrics_from_the_environment(monkeypatch):
 
 def test_requests_are_counted_by_method_and_code_and_timed():
     app = TestApp(DockerflowMiddleware(hello, metrics=True))
-    before = sample("dockerflow_requests_total", method="GET", code="200")
-    timed = sample("dockerflow_request_duration_seconds_count", method="GET")
+    before = sample("dockerflow_requests_total", method="GET", code="200", route="")
+    timed = sample("dockerflow_request_duration_seconds_count", method="GET", route="")
 
     for _ in range(3):
         app.get("/somewhere")
     response = app.get("/__metrics__")
 
     # The scrape is a request too: counted once it ends, after its own body was made.
-    assert sample("dockerflow_requests_total", method="GET", code="200") == before + 4
-    assert sample("dockerflow_request_duration_seconds_count", method="GET") == timed + 4
+    assert sample("dockerflow_requests_total", method="GET", code="200", route="") == before + 4
+    assert sample("dockerflow_request_duration_seconds_count", method="GET", route="") == timed + 4
     found = families(response.text)
     assert found["dockerflow_requests"].type == "counter"
     assert found["dockerflow_request_duration_seconds"].type == "histogram"
@@ -88,7 +88,7 @@ def test_labels_never_hold_the_path_nor_an_invented_method():
 
     assert "12345" not in text and "secret-token-abc" not in text
     assert "BREW" not in text
-    assert sample("dockerflow_requests_total", method="other", code="200") >= 2
+    assert sample("dockerflow_requests_total", method="other", code="200", route="") >= 2
     # The library's metrics' labels (the default registry also has the platform's).
     assert {
         label
@@ -96,7 +96,7 @@ def test_labels_never_hold_the_path_nor_an_invented_method():
         if name.startswith("dockerflow_")
         for metric in family.samples
         for label in metric.labels
-    } <= {"method", "code", "check", "status", "le"}
+    } <= {"method", "code", "route", "check", "status", "le"}
 
 
 def test_an_app_that_raises_counts_as_500():
@@ -104,10 +104,10 @@ def test_an_app_that_raises_counts_as_500():
         raise RuntimeError("boom")
 
     app = TestApp(DockerflowMiddleware(broken, metrics=True))
-    before = sample("dockerflow_requests_total", method="GET", code="500")
+    before = sample("dockerflow_requests_total", method="GET", code="500", route="")
     with pytest.raises(RuntimeError):
         app.get("/")
-    assert sample("dockerflow_requests_total", method="GET", code="500") == before + 1
+    assert sample("dockerflow_requests_total", method="GET", code="500", route="") == before + 1
 
 
 def test_each_heartbeat_run_records_the_checks_levels_durations_and_status():
@@ -162,12 +162,12 @@ def test_every_middleware_of_the_process_shares_one_set_of_metrics():
     first = DockerflowMiddleware(hello, metrics=True)
     second = DockerflowMiddleware(hello, metrics=True)
     assert first.core.metrics is second.core.metrics
-    before = sample("dockerflow_requests_total", method="PUT", code="200")
+    before = sample("dockerflow_requests_total", method="PUT", code="200", route="")
 
     TestApp(first).put("/")
     TestApp(second).put("/")
 
-    assert sample("dockerflow_requests_total", method="PUT", code="200") == before + 2
+    assert sample("dockerflow_requests_total", method="PUT", code="200", route="") == before + 2
 
 
 def test_with_log_probes_off_the_scrape_writes_no_summary(summary_records):
@@ -181,13 +181,13 @@ def test_with_log_probes_off_the_probes_are_still_counted():
     """The quiet load balancer probe is a request like any other to the metrics, under WSGI as
     under ASGI."""
     app = TestApp(DockerflowMiddleware(hello, metrics=True, log_probes=False))
-    before = sample("dockerflow_requests_total", method="GET", code="200")
+    before = sample("dockerflow_requests_total", method="GET", code="200", route="")
 
     for _ in range(3):
         app.get("/__lbheartbeat__")
     app.get("/__heartbeat__")
 
-    assert sample("dockerflow_requests_total", method="GET", code="200") == before + 4
+    assert sample("dockerflow_requests_total", method="GET", code="200", route="") == before + 4
 
 
 def test_without_prometheus_client_the_option_fails_at_construction(monkeypatch):
@@ -218,15 +218,15 @@ def test_under_asgi():
         await send({"type": "http.response.body", "body": b"made"})
 
     middleware = DockerflowASGIMiddleware(app, metrics=True)
-    before = sample("dockerflow_requests_total", method="POST", code="201")
+    before = sample("dockerflow_requests_total", method="POST", code="201", route="")
 
     assert _asgi_request(middleware, "POST", "/things")[0] == 201
     status, headers, body = _asgi_request(middleware, "GET", "/__metrics__")
 
     assert status == 200
     assert headers["content-type"] == CONTENT_TYPE_LATEST
-    assert sample("dockerflow_requests_total", method="POST", code="201") == before + 1
-    assert 'dockerflow_requests_total{code="201",method="POST"}' in body.decode()
+    assert sample("dockerflow_requests_total", method="POST", code="201", route="") == before + 1
+    assert 'dockerflow_requests_total{code="201",method="POST",route=""}' in body.decode()
 
 
 # -- several processes: PROMETHEUS_MULTIPROC_DIR -------------------------------------------------
@@ -271,6 +271,10 @@ print(json.dumps({"scraped": scraped, "after_death": after_death}))
 """
 
 
+#: The labels of a GET that matched no route, but its status.
+GET_NO_ROUTE = {"method": "GET", "route": ""}
+
+
 def _value(text: str, name: str, labels: Optional[dict[str, str]] = None) -> Optional[float]:
     for family in text_string_to_metric_families(text):
         for found in family.samples:
@@ -299,8 +303,8 @@ def test_forked_processes_add_up_under_prometheus_multiproc_dir(tmp_path):
 
     text = scraped["scraped"]
     # 3 + 4 requests and one heartbeat in each child, counted in the parent's scrape.
-    assert _value(text, "dockerflow_requests_total", {"method": "GET", "code": "200"}) == 8
-    assert _value(text, "dockerflow_requests_total", {"method": "GET", "code": "500"}) == 1
+    assert _value(text, "dockerflow_requests_total", {**GET_NO_ROUTE, "code": "200"}) == 8
+    assert _value(text, "dockerflow_requests_total", {**GET_NO_ROUTE, "code": "500"}) == 1
     assert _value(text, "dockerflow_heartbeat_runs_total", {"status": "ok"}) == 1
     assert _value(text, "dockerflow_heartbeat_runs_total", {"status": "error"}) == 1
     # The worst level of the live processes; the dead one's drops out.
@@ -317,8 +321,8 @@ def test_a_scrape_leaves_out_the_file_a_starting_worker_has_not_sized_yet(tmp_pa
     key = mmap_key(
         "dockerflow_requests",
         "dockerflow_requests_total",
-        ["method", "code"],
-        ["GET", "200"],
+        ["method", "code", "route"],
+        ["GET", "200", ""],
         "Requests answered.",
     )
     values.write_value(key, 3.0, 0.0)
@@ -330,4 +334,4 @@ def test_a_scrape_leaves_out_the_file_a_starting_worker_has_not_sized_yet(tmp_pa
 
     assert answer.status == 200
     text = answer.body.decode()
-    assert _value(text, "dockerflow_requests_total", {"method": "GET", "code": "200"}) == 3
+    assert _value(text, "dockerflow_requests_total", {**GET_NO_ROUTE, "code": "200"}) == 3

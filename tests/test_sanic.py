@@ -793,7 +793,7 @@ def test_metrics_and_groups_from_the_environment(servers):
 
     assert scraped.status_code == 200
     assert scraped.headers["content-type"].startswith("text/plain; version=")
-    assert 'dockerflow_requests_total{code="200",method="GET"}' in scraped.text
+    assert 'dockerflow_requests_total{code="200",method="GET",route=""}' in scraped.text
     assert 'dockerflow_check_status{check="queue"} 40.0' in scraped.text
     assert server.request("HEAD", "/__metrics__").content == b""
 
