@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional
 
 from .answers import (
@@ -40,6 +40,8 @@ from .metrics import Metrics, process_metrics
 from .request_id import DEFAULT_REQUEST_ID_HEADER
 from .request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
 from .summary import SummaryWriter
+from .version import load_version_json
+from .version import load_version_json
 
 __all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "DockerflowCore"]
 
@@ -47,6 +49,19 @@ __all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "DockerflowCore"]
 #: on the check pool they would queue behind hung checks, and ``/__version__`` and
 #: ``/__metrics__`` must never wait on anything a check holds. Started only as needed.
 _ANSWER_THREADS = 4
+
+
+def _publish_build_info(metrics: Metrics, config: Config) -> None:
+    """``dockerflow_build_info`` from ``version.json`` (or ``version_callback``), from the first
+    scrape on; nothing when there is none to read. ``/__version__`` reports what cannot be read:
+    here it is only left out."""
+    callback = config.version_callback or load_version_json
+    try:
+        version = callback(config.version_path)
+    except Exception:
+        return
+    if isinstance(version, Mapping):
+        metrics.set_build_info(version)
 
 
 class DockerflowCore:
@@ -68,6 +83,8 @@ class DockerflowCore:
         runner = CheckRunner(config.check_timeout, timeouts=config.check_timeouts)
         #: The process's Prometheus metrics, when ``metrics`` is on.
         self.metrics: Optional[Metrics] = process_metrics() if config.metrics else None
+        if self.metrics is not None:
+            _publish_build_info(self.metrics, config)
         rules = {
             "cache_ttl": config.heartbeat_cache_ttl,
             "silenced_check_ids": config.silenced_checks,

@@ -98,6 +98,8 @@ class Exchange:
         #: When the last byte of the body was handed to the server, if it was.
         self.ended: Optional[float] = None
         self.finished = False
+        if core.metrics is not None:
+            core.metrics.request_started()
         self.started = perf_counter()
         # A request begins entered: enter()'s two lines, here rather than by its call, which
         # would cost each request as much again.
@@ -144,6 +146,7 @@ class Exchange:
         core = self.core
         seconds = (self.ended or perf_counter()) - self.started
         if core.metrics is not None:
+            core.metrics.request_finished()
             core.metrics.observe_request(
                 self.method, self.code, self.route or "", seconds, bool(exc_info)
             )

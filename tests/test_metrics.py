@@ -56,14 +56,20 @@ def test_requests_are_counted_by_method_and_code_and_timed():
     app = TestApp(DockerflowMiddleware(hello, metrics=True))
     before = sample("dockerflow_requests_total", method="GET", code="200", route="")
     timed = sample("dockerflow_request_duration_seconds_count", method="GET", route="")
+    scrapes = sample("dockerflow_requests_total", method="GET", code="200", route="/__metrics__")
 
     for _ in range(3):
         app.get("/somewhere")
     response = app.get("/__metrics__")
 
-    # The scrape is a request too: counted once it ends, after its own body was made.
-    assert sample("dockerflow_requests_total", method="GET", code="200", route="") == before + 4
-    assert sample("dockerflow_request_duration_seconds_count", method="GET", route="") == timed + 4
+    assert sample("dockerflow_requests_total", method="GET", code="200", route="") == before + 3
+    assert sample("dockerflow_request_duration_seconds_count", method="GET", route="") == timed + 3
+    # The scrape is a request too, of its own route: counted once it ends, after its own body
+    # was made.
+    assert (
+        sample("dockerflow_requests_total", method="GET", code="200", route="/__metrics__")
+        == scrapes + 1
+    )
     found = families(response.text)
     assert found["dockerflow_requests"].type == "counter"
     assert found["dockerflow_request_duration_seconds"].type == "histogram"
@@ -181,13 +187,17 @@ def test_with_log_probes_off_the_probes_are_still_counted():
     """The quiet load balancer probe is a request like any other to the metrics, under WSGI as
     under ASGI."""
     app = TestApp(DockerflowMiddleware(hello, metrics=True, log_probes=False))
-    before = sample("dockerflow_requests_total", method="GET", code="200", route="")
 
+    def counted(route: str) -> float:
+        return sample("dockerflow_requests_total", method="GET", code="200", route=route)
+
+    lb_before, heartbeat_before = counted("/__lbheartbeat__"), counted("/__heartbeat__")
     for _ in range(3):
         app.get("/__lbheartbeat__")
     app.get("/__heartbeat__")
 
-    assert sample("dockerflow_requests_total", method="GET", code="200", route="") == before + 4
+    assert counted("/__lbheartbeat__") == lb_before + 3
+    assert counted("/__heartbeat__") == heartbeat_before + 1
 
 
 def test_without_prometheus_client_the_option_fails_at_construction(monkeypatch):
@@ -303,8 +313,10 @@ def test_forked_processes_add_up_under_prometheus_multiproc_dir(tmp_path):
 
     text = scraped["scraped"]
     # 3 + 4 requests and one heartbeat in each child, counted in the parent's scrape.
-    assert _value(text, "dockerflow_requests_total", {**GET_NO_ROUTE, "code": "200"}) == 8
-    assert _value(text, "dockerflow_requests_total", {**GET_NO_ROUTE, "code": "500"}) == 1
+    assert _value(text, "dockerflow_requests_total", {**GET_NO_ROUTE, "code": "200"}) == 7
+    heartbeat = {"method": "GET", "route": "/__heartbeat__"}
+    assert _value(text, "dockerflow_requests_total", {**heartbeat, "code": "200"}) == 1
+    assert _value(text, "dockerflow_requests_total", {**heartbeat, "code": "500"}) == 1
     assert _value(text, "dockerflow_heartbeat_runs_total", {"status": "ok"}) == 1
     assert _value(text, "dockerflow_heartbeat_runs_total", {"status": "error"}) == 1
     # The worst level of the live processes; the dead one's drops out.

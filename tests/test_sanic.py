@@ -623,6 +623,7 @@ def test_one_summary_with_the_mozlog_fields(main):
         "t": summary["Fields"]["t"],
         "rid": rid,
         "uid": "alice",  # request.ctx.user_id
+        "route": "caf%C3%A9",  # request.route.path, as Sanic writes it
     }
     assert isinstance(summary["Fields"]["t"], int)
 
