@@ -41,7 +41,6 @@ from .request_id import DEFAULT_REQUEST_ID_HEADER
 from .request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
 from .summary import SummaryWriter
 from .version import load_version_json
-from .version import load_version_json
 
 __all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "DockerflowCore"]
 

@@ -17,6 +17,7 @@ from zlib import crc32
 
 from .request_id import request_id_header_var, request_id_var
 from .request_keys import EXC_INFO_KEY, ROUTE_KEY, USER_ID_KEY
+from .summary import RequestFacts
 from .tracing import is_sampled
 
 if TYPE_CHECKING:
@@ -29,8 +30,9 @@ __all__ = ["Exchange"]
 _NO_REPORTS: Mapping[str, Any] = {}
 
 
-class Exchange:
-    """A request: its facts, its context and its end.
+class Exchange(RequestFacts):
+    """A request: its facts (:class:`~dockerflow_wsgi.summary.RequestFacts`, which the adapter's
+    subclass reads from its protocol), its context and its end.
 
     The adapter's subclass sets the facts in its ``__init__`` and calls this one's; the
     application (or a framework integration) may report an exception or a user at
@@ -59,22 +61,8 @@ class Exchange:
         "user_id",
     )
 
-    #: The request's method, as sent.
-    method: str
-    #: The request's whole path as the client sent it, decoded as UTF-8.
-    path: str
-    #: Its query string, decoded as UTF-8, when the summary logs it; else ``None``.
-    query: Optional[str]
-    #: Its User-Agent and Accept-Language, ``""`` when not sent.
-    agent: str
-    lang: str
-    #: Its W3C ``traceparent`` header, if it sent one (two are joined with a comma).
-    traceparent: Optional[str]
     #: Who made the request, as the server says (``REMOTE_USER``), unless ``reports`` says.
     user_id: Any
-    #: The template of the route the framework matched (a Dockerflow path's own path), as its
-    #: adapter read it; ``reports`` may say otherwise. ``None`` when no route matched.
-    route: Optional[str]
     _id_token: Token[Optional[str]]
     _header_token: Optional[Token[str]]
 
@@ -138,8 +126,9 @@ class Exchange:
             return
         self.finished = True
         reports = self.reports
-        if not exc_info:
-            exc_info = reports.get(EXC_INFO_KEY)
+        # ``in`` first, then the item: cheaper than get() for the usual request, which has none.
+        if not exc_info and EXC_INFO_KEY in reports:
+            exc_info = reports[EXC_INFO_KEY]
         if ROUTE_KEY in reports:
             # What the application reported wins over what its framework says.
             self.route = reports[ROUTE_KEY]
@@ -166,6 +155,5 @@ class Exchange:
             if crc32(self.request_id.encode()) >= core.sample_threshold:
                 return
             sample_rate = core.config.summary_sample_rate
-        core.summary.write(
-            self, reports.get(USER_ID_KEY) or self.user_id, milliseconds, exc_info, sample_rate
-        )
+        uid = reports[USER_ID_KEY] if USER_ID_KEY in reports else None  # noqa: SIM401 - as above
+        core.summary.write(self, uid or self.user_id, milliseconds, exc_info, sample_rate)

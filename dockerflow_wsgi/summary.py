@@ -44,21 +44,27 @@ def clip(value: str) -> str:
 
 
 class RequestFacts(Protocol):
-    """What the summary says of a request, as its adapter read it (an
-    :class:`~dockerflow_wsgi.exchange.Exchange`)."""
+    """What the summary says of a request, as its adapter read it: the facts every
+    :class:`~dockerflow_wsgi.exchange.Exchange` holds."""
 
+    __slots__ = ()
+
+    #: The request's method, as sent.
     method: str
-    #: The whole path, and the query string when it is logged, as sent, decoded as UTF-8.
+    #: The whole path, and the query string when it is logged (else ``None``), as the client
+    #: sent them, decoded as UTF-8.
     path: str
     query: Optional[str]
+    #: The User-Agent and Accept-Language, ``""`` when not sent.
     agent: str
     lang: str
-    #: The W3C ``traceparent`` header, if sent.
+    #: The W3C ``traceparent`` header, if sent (two are joined with a comma).
     traceparent: Optional[str]
     #: The status sent, 0 when none was.
     code: int
     request_id: str
-    #: The template of the route matched, ``None`` when none was.
+    #: The template of the route the framework matched (a Dockerflow path's own path), as its
+    #: adapter read it; ``None`` when no route matched.
     route: Optional[str]
 
 

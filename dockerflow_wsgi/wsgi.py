@@ -169,7 +169,7 @@ class DockerflowMiddleware:
             if quiet is not None:
                 return quiet
         environ[REQUEST_ID_KEY] = request_id
-        exchange = WSGIExchange(core, environ, start_response, request_id, route)
+        exchange = WSGIExchange(core, environ, start_response, request_id, route, path)
         # The id is current while code runs for this request (here, while the body is made,
         # while it is closed) and never after: a response nobody closes (a test client's)
         # leaves no id behind for whatever this thread runs next.
@@ -236,6 +236,9 @@ class WSGIExchange(Exchange):
 
     __slots__ = ("_exc_info", "_relay", "_start_response", "body", "environ")
 
+    #: The application's body: set when it returns one, before the server gets this exchange.
+    body: Any
+
     def __init__(
         self,
         core: DockerflowCore,
@@ -243,11 +246,12 @@ class WSGIExchange(Exchange):
         start_response: Callable[..., Any],
         request_id: str,
         route: Optional[str],
+        path_info: str,
     ) -> None:
         self.environ = environ
         self._start_response = start_response
         self.method = environ.get("REQUEST_METHOD", "")
-        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        path = environ.get("SCRIPT_NAME", "") + path_info
         self.path = path if path.isascii() else wsgi_text_as_utf8(path)
         if core.config.log_querystring:
             query = environ.get("QUERY_STRING")
@@ -259,8 +263,6 @@ class WSGIExchange(Exchange):
         self.user_id = environ.get("REMOTE_USER")
         # Cheaper than get() for the usual request, which has none.
         self.traceparent = environ["HTTP_TRACEPARENT"] if "HTTP_TRACEPARENT" in environ else None  # noqa: SIM401
-        #: The application's body, once it returned one.
-        self.body: Any = None
         #: The relay of a body that is not a list, once the server asks for an iterator.
         self._relay: Optional[Iterator[bytes]] = None
         #: The exception the relay of the body, or its close(), raised.
