@@ -145,7 +145,8 @@ class SummaryWriter:
                 fields["trace_id"] = trace_id
         route = request.route
         if route is not None:
-            fields["route"] = clip(route)
+            # From the application's own route table, not from the client: bounded already.
+            fields["route"] = route
         if sample_rate is not None:
             fields["sample_rate"] = sample_rate
         if exc_info or not write_direct(summary_logger, level, fields):
