@@ -135,6 +135,11 @@ class DockerflowASGIMiddleware:
             raise
         except BaseException as exc:
             mark_exception(exc, exchange.request_id)
+            if exchange.route is None:
+                # Raised before any response went through here (Starlette's 500 page is sent
+                # outside the middleware added to it): the router had matched a route all the
+                # same.
+                exchange.route = asgi_route(scope)
             exchange.finish(sys.exc_info())
             raise
         else:

@@ -275,8 +275,9 @@ class WSGIExchange(Exchange):
     ) -> Any:
         self.code = STATUS_CODES.get(status) or status_code(status)
         core = self.core
-        if core.route_finder is not None:
-            # Now, while the framework's request is still there.
+        if core.route_finder is not None and self.route is None:
+            # Now, while the framework's request is still there; a Dockerflow path keeps its
+            # own route (no framework request saw it).
             self.route = core.route_finder(self.environ)
         wanted = core.request_id_header_lower
         wanted_length = len(wanted)

@@ -1,7 +1,7 @@
 """The application of the conformance table (``test_conformance.py``), once per protocol.
 
 The same few routes written for WSGI, for raw ASGI and for Sanic, each wrapped by its
-Dockerflow adapter in the same three profiles of options. The table's drivers import this
+Dockerflow adapter in the same profiles of options. The table's drivers import this
 module in the test process, and the real servers import it in theirs (``serve_uvicorn`` and
 ``serve_sanic``), so every adapter serves exactly the same thing.
 
@@ -15,14 +15,25 @@ Routes:
 - ``/reused``: the same response each time (one header list, one response object).
 - ``/reused-headers``: that response's headers now, as JSON pairs: the application's own
   list, which the adapter must leave as it is.
+- ``/items/<n>`` (a number): 200, ``item``.
+- ``/slow``: 200 after ``SLOW_SECONDS``.
+- ``/unavailable``: 503, without an exception.
+
+Each route has a template as Sanic writes it (``items/<n:int>``, ``""`` for ``/``): the Sanic
+app's routes are those, and the WSGI and ASGI apps report the same (``ROUTES``) at
+``dockerflow.route``, so that every adapter's summary has the same ``route``. A path no route
+matched (any other) has none.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 import sys
-from typing import Any, Callable
+import time
+from typing import Any, Callable, Optional
 
 from dockerflow_wsgi import DockerflowMiddleware
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
@@ -46,6 +57,30 @@ CORS_HEADERS = [
     ("Access-Control-Expose-Headers", "X-Other"),
 ]
 TEXT = [("Content-Type", "text/plain")]
+
+#: How long ``/slow`` takes: more than the sampled profiles' ``summary_slow_ms``.
+SLOW_SECONDS = 0.45
+#: The template of each route, as Sanic writes it.
+ROUTES = {
+    "/": "",
+    "/user": "user",
+    "/raise": "raise",
+    "/reported": "reported",
+    "/cors": "cors",
+    "/reused": "reused",
+    "/reused-headers": "reused-headers",
+    "/slow": "slow",
+    "/unavailable": "unavailable",
+}
+ITEM_ROUTE = "items/<n:int>"
+_ITEM_PATH = re.compile(r"/items/[0-9]+")
+
+
+def route_of(path: str) -> Optional[str]:
+    """The template of the route ``path`` matches, as Sanic's router would say."""
+    if _ITEM_PATH.fullmatch(path):
+        return ITEM_ROUTE
+    return ROUTES.get(path)
 
 
 class ReportedError(Exception):
@@ -72,6 +107,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     "default": _COMMON,
     "trace": {**_COMMON, "request_id_header": "X-Trace-ID"},
     "quiet": {**_COMMON, "log_probes": False, "metrics": True},
+    # An ordinary request's summary kept by the draw of its id, 3 in 10.
+    "sampled": {**_COMMON, "summary_sample_rate": 0.3, "summary_slow_ms": 400},
+    # Only the errors, the slow and the trace-sampled requests have one.
+    "errors_only": {**_COMMON, "summary_sample_rate": 0, "summary_slow_ms": 400},
 }
 
 
@@ -80,6 +119,9 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
     path = environ["PATH_INFO"]
+    route = route_of(path)
+    if route is not None:
+        environ["dockerflow.route"] = route
     if path == "/raise":
         raise RuntimeError("boom")
     if path == "/reported":
@@ -100,6 +142,14 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> lis
     if path == "/reused-headers":
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(REUSED_HEADERS).encode()]
+    if path == "/slow":
+        time.sleep(SLOW_SECONDS)
+    if path == "/unavailable":
+        start_response("503 Service Unavailable", list(TEXT))
+        return [b"unavailable"]
+    if route == ITEM_ROUTE:
+        start_response("200 OK", list(TEXT))
+        return [b"item"]
     start_response("200 OK", list(TEXT))
     return [b"hello"]
 
@@ -124,6 +174,9 @@ def _asgi_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     path = scope["path"]
     status, headers, body = 200, _asgi_headers(TEXT), b"hello"
+    route = route_of(path)
+    if route is not None:
+        scope["dockerflow.route"] = route
     if path == "/raise":
         raise RuntimeError("boom")
     if path == "/reported":
@@ -141,6 +194,12 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif path == "/reused-headers":
         listed = [[name.decode(), value.decode()] for name, value in REUSED_ASGI_HEADERS]
         headers, body = [(b"content-type", b"application/json")], json.dumps(listed).encode()
+    elif path == "/slow":
+        await asyncio.sleep(SLOW_SECONDS)
+    elif path == "/unavailable":
+        status, body = 503, b"unavailable"
+    elif route == ITEM_ROUTE:
+        body = b"item"
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -207,6 +266,19 @@ def sanic_app(profile: str) -> Any:
     @app.get("/reused-headers")
     async def reused_headers(request: Request) -> Any:
         return response.json([[name, value] for name, value in reused.headers.items()])
+
+    @app.get("/items/<n:int>")
+    async def item(request: Request, n: int) -> Any:
+        return response.text("item")
+
+    @app.get("/slow")
+    async def slow(request: Request) -> Any:
+        await asyncio.sleep(SLOW_SECONDS)
+        return response.text("hello")
+
+    @app.get("/unavailable")
+    async def unavailable(request: Request) -> Any:
+        return response.text("unavailable", status=503)
 
     Dockerflow(app, **PROFILES[profile])
     return app

@@ -27,6 +27,7 @@ import signal
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ import conformance_apps
 import httpx
 import pytest
 import webtest
-from conformance_apps import PROFILE_HEADER, VERSION
+from conformance_apps import ITEM_ROUTE, PROFILE_HEADER, PROFILES, VERSION
 from server_process import ServerProcess, unused_port
 
 TESTS = Path(__file__).resolve().parent
@@ -133,6 +134,9 @@ SUMMARY_FIELDS = (
     "rid",
     "uid",
     "querystring",
+    "trace_id",
+    "route",
+    "sample_rate",
 )
 
 
@@ -326,7 +330,13 @@ class ServerDriver:
 
         def summaries() -> list[Summary]:
             sentinel = f"sentinel-{uuid.uuid4().hex}"
-            sentinel_headers = {"X-Request-ID": sentinel, "X-Trace-ID": sentinel, **choice}
+            sentinel_headers = {
+                "X-Request-ID": sentinel,
+                "X-Trace-ID": sentinel,
+                # Its summary kept whatever the profile's sampling: the caller records its trace.
+                "traceparent": SAMPLED_TRACEPARENT,
+                **choice,
+            }
             assert self.client.get(server.url + "/", headers=sentinel_headers).status_code == 200
             deadline = time.monotonic() + 10
             while True:
@@ -398,6 +408,9 @@ SERVED = frozenset({"uvicorn", "sanic"})
 
 # -- the cases --------------------------------------------------------------------------------
 
+#: A valid ``traceparent`` whose flags say the caller records (samples) the trace.
+SAMPLED_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
 HEARTBEAT_BODY = {"status": "ok", "checks": {"passing": "ok"}, "details": {}}
 DOCKERFLOW_PATHS = {
     "/__lbheartbeat__": {},
@@ -438,6 +451,8 @@ def answered(path: str, method: str) -> Callable[[Driver], None]:
         assert summary.fields["path"] == path
         assert summary.fields["method"] == method
         assert summary.fields["code"] == outcome.status
+        # The path itself, without the trailing slash, whatever the method.
+        assert summary.fields["route"] == path.rstrip("/")
 
     return case
 
@@ -449,6 +464,7 @@ def unknown_group(driver: Driver) -> None:
     assert set(outcome.json()) == {"error"}
     summary = only_summary(outcome)
     assert (summary.level, summary.fields["code"], summary.fields["errno"]) == ("INFO", 404, 404)
+    assert "route" not in summary.fields
 
 
 def valid_id_echoed(driver: Driver) -> None:
@@ -508,6 +524,7 @@ def summary_fields(driver: Driver) -> None:
         "rid": "fields-1",
         "uid": "alice",
         "querystring": "q=1&password=***",
+        "route": "user",
     }
 
 
@@ -522,6 +539,7 @@ def raising_app(driver: Driver) -> None:
     assert summary.error == "RuntimeError('boom')"
     assert (summary.fields["code"], summary.fields["errno"]) == (500, 500)
     assert summary.fields["rid"] == "raising-1"
+    assert summary.fields["route"] == "raise"
 
 
 def framework_reported(driver: Driver) -> None:
@@ -533,6 +551,7 @@ def framework_reported(driver: Driver) -> None:
     assert summary.level == "ERROR"
     assert summary.error == "ReportedError('caught')"
     assert (summary.fields["code"], summary.fields["errno"]) == (500, 500)
+    assert summary.fields["route"] == "reported"
 
 
 def quiet_probes(driver: Driver) -> None:
@@ -586,6 +605,135 @@ def reused_response(driver: Driver) -> None:
     assert driver.send("GET", "/reused-headers").json() == before
 
 
+def app_routes(driver: Driver) -> None:
+    item = only_summary(driver.send("GET", "/items/5"))
+    assert item.fields["route"] == ITEM_ROUTE
+    # The root route's template is empty: a matched route all the same.
+    assert only_summary(driver.send("GET", "/")).fields["route"] == ""
+    assert "route" not in only_summary(driver.send("GET", "/nope")).fields
+
+
+def drawn(request_id: str, rate: float) -> bool:
+    """Whether the draw keeps the summary of an ordinary request with this id."""
+    return zlib.crc32(request_id.encode()) < rate * 2**32
+
+
+def ids_drawn(rate: float, kept: bool, count: int) -> list[str]:
+    """The first ``count`` ids ``draw-<n>`` that the draw at ``rate`` keeps (or drops)."""
+    found = (f"draw-{number}" for number in range(10_000))
+    return [request_id for request_id in found if drawn(request_id, rate) == kept][:count]
+
+
+SAMPLED_RATE = PROFILES["sampled"]["summary_sample_rate"]
+#: Ids the draw at the sampled profile's rate keeps, and ids it drops.
+KEPT_IDS = ids_drawn(SAMPLED_RATE, True, 3)
+DROPPED_IDS = ids_drawn(SAMPLED_RATE, False, 3)
+
+
+def sampled_by_the_draw(driver: Driver) -> None:
+    requests = [
+        *((request_id, f"/items/{number}") for number, request_id in enumerate(KEPT_IDS)),
+        *((request_id, f"/items/{number}") for number, request_id in enumerate(DROPPED_IDS)),
+        # A 4xx is no error; the Dockerflow paths are sampled like any request.
+        (KEPT_IDS[0], "/__heartbeat__/nope"),
+        (DROPPED_IDS[0], "/__heartbeat__/nope"),
+        (KEPT_IDS[1], "/__lbheartbeat__"),
+        (DROPPED_IDS[1], "/__lbheartbeat__"),
+        (KEPT_IDS[2], "/__version__"),
+        (DROPPED_IDS[2], "/__version__"),
+    ]
+    for request_id, path in requests:
+        outcome = driver.send("GET", path, {"X-Request-ID": request_id}, "sampled")
+        assert outcome.header("X-Request-ID") == [request_id]
+        summaries = outcome.summaries
+        if request_id in DROPPED_IDS:
+            assert summaries == [], path
+            continue
+        (summary,) = summaries
+        assert summary.level == "INFO"
+        assert summary.fields["rid"] == request_id
+        assert summary.fields["sample_rate"] == SAMPLED_RATE
+        assert type(summary.fields["sample_rate"]) is float
+
+
+#: What keeps a request's summary whatever its id draws: request path and headers.
+ALWAYS_KEPT = {
+    "the app raised": ("/raise", {}),
+    "the framework reported an exception": ("/reported", {}),
+    "a 5xx": ("/unavailable", {}),
+    "slow": ("/slow", {}),
+    "trace sampled": ("/items/1", {"traceparent": SAMPLED_TRACEPARENT}),
+    # Flags other than 01 with the sampled bit set.
+    "trace sampled, other flags": (
+        "/items/1",
+        {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03"},
+    ),
+}
+
+
+def always_kept(profile: str) -> Callable[[Driver], None]:
+    def case(driver: Driver) -> None:
+        # Also the ids the draw keeps: their line says nothing of a draw.
+        for request_id in (DROPPED_IDS[0], KEPT_IDS[0]):
+            for reason, (path, headers) in ALWAYS_KEPT.items():
+                sent = {"X-Request-ID": request_id, **headers}
+                summary = only_summary(driver.send("GET", path, sent, profile))
+                assert summary.fields["rid"] == request_id, reason
+                assert "sample_rate" not in summary.fields, reason
+                if reason == "slow":
+                    assert summary.fields["t"] >= PROFILES[profile]["summary_slow_ms"]
+                if reason.startswith("trace sampled"):
+                    assert summary.fields["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+
+    return case
+
+
+#: ``traceparent`` values that do not say the trace is sampled: the id's draw decides.
+NOT_SAMPLED_TRACEPARENTS = [
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02",
+    # Invalid: the sampled flag of a traceparent that is not one says nothing.
+    "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+    "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+    "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01",
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+    "01",
+]
+
+
+def trace_not_sampled(profile: str) -> Callable[[Driver], None]:
+    rate = PROFILES[profile]["summary_sample_rate"]
+
+    def case(driver: Driver) -> None:
+        for request_id in (DROPPED_IDS[0], KEPT_IDS[0]):
+            for traceparent in NOT_SAMPLED_TRACEPARENTS:
+                sent = {"X-Request-ID": request_id, "traceparent": traceparent}
+                summaries = driver.send("GET", "/items/2", sent, profile).summaries
+                if not drawn(request_id, rate):
+                    assert summaries == [], traceparent
+                    continue
+                (summary,) = summaries
+                assert summary.fields["sample_rate"] == rate, traceparent
+
+    return case
+
+
+def rate_zero(driver: Driver) -> None:
+    for request_id in (*KEPT_IDS, *DROPPED_IDS):
+        for path in ("/items/3", "/", "/__heartbeat__/ready", "/__heartbeat__/nope"):
+            sent = {"X-Request-ID": request_id}
+            assert driver.send("GET", path, sent, "errors_only").summaries == [], path
+
+
+def rate_one(driver: Driver) -> None:
+    for request_id in (*KEPT_IDS, *DROPPED_IDS):
+        for path in ("/items/3", "/__lbheartbeat__", "/slow", "/unavailable"):
+            summary = only_summary(driver.send("GET", path, {"X-Request-ID": request_id}))
+            assert summary.fields["rid"] == request_id
+            assert "sample_rate" not in summary.fields
+
+
 @dataclass
 class Case:
     name: str
@@ -613,6 +761,14 @@ CASES = [
     Case("metrics count every probe", metrics_counts),
     Case("CORS exposes the id header", cors_exposes_the_id),
     Case("reused response", reused_response),
+    Case("route as the app matched it", app_routes),
+    Case("sampled by the id's draw", sampled_by_the_draw),
+    Case("sampled: always kept", always_kept("sampled")),
+    Case("sampled: a trace not sampled is drawn", trace_not_sampled("sampled")),
+    Case("rate 0: always kept", always_kept("errors_only")),
+    Case("rate 0: a trace not sampled is dropped", trace_not_sampled("errors_only")),
+    Case("rate 0: no ordinary request", rate_zero),
+    Case("rate 1: every request, no sample_rate", rate_one),
 ]
 
 

@@ -3,9 +3,9 @@ in a Django process of their own, and the test project served by the real gunico
 
 Django is set up once per process and ``tests/test_docs.py`` sets it up its own way in this
 one, so the suites that need the test project's settings (``test_django_wsgi.py``,
-``test_django_checks.py``, ``test_django_builtins.py``) are run here in a pytest process of
-their own, which fails this test with their report. ``test_django_migration.py`` migrates a
-``startproject`` project.
+``test_django_checks.py``, ``test_django_builtins.py``, ``test_django_routes.py``) are run
+here in a pytest process of their own, which fails this test with their report.
+``test_django_migration.py`` migrates a ``startproject`` project.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ def assert_passed(result: subprocess.CompletedProcess[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "suite", ["test_django_wsgi.py", "test_django_checks.py", "test_django_builtins.py"]
+    "suite",
+    [
+        "test_django_wsgi.py",
+        "test_django_checks.py",
+        "test_django_builtins.py",
+        "test_django_routes.py",
+    ],
 )
 def test_the_suite_passes_on_sqlite(suite: str, tmp_path: Path) -> None:
     assert_passed(run_suite(suite, PROJECT_DATABASE=f"sqlite:///{tmp_path / 'db.sqlite3'}"))
