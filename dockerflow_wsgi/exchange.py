@@ -130,8 +130,10 @@ class Exchange(RequestFacts):
         if not exc_info and EXC_INFO_KEY in reports:
             exc_info = reports[EXC_INFO_KEY]
         if ROUTE_KEY in reports:
-            # What the application reported wins over what its framework says.
-            self.route = reports[ROUTE_KEY]
+            # What the application reported wins over what its framework says; as text,
+            # whatever it gave.
+            reported = reports[ROUTE_KEY]
+            self.route = None if reported is None else str(reported)
         core = self.core
         seconds = (self.ended or perf_counter()) - self.started
         if core.metrics is not None:

@@ -22,7 +22,7 @@ from flask.ctx import _AppCtxGlobals
 
 from .config import FrameworkSettings
 from .request_id import request_id_var
-from .request_keys import EXC_INFO_KEY, USER_ID_KEY
+from .request_keys import EXC_INFO_KEY, ROUTE_KEY, USER_ID_KEY
 from .wsgi import DockerflowMiddleware, find_middleware
 
 __all__ = ["Dockerflow"]
@@ -156,6 +156,10 @@ def _report_exception(sender: Flask, exception: BaseException, **extra: Any) -> 
     The middleware sees only that page; the exception goes to the summary through the environ.
     """
     request.environ[EXC_INFO_KEY] = (type(exception), exception, exception.__traceback__)
+    # Flask raises it on to the server when it propagates exceptions (testing, debug), and
+    # then starts no response, where the route is read otherwise.
+    if request.url_rule is not None:
+        request.environ.setdefault(ROUTE_KEY, request.url_rule.rule)
 
 
 def flask_settings(app: Flask) -> FrameworkSettings:

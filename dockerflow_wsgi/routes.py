@@ -26,12 +26,15 @@ def werkzeug_route(environ: Mapping[str, Any]) -> Optional[str]:
 
 def wsgi_route_finder(app: Any) -> Optional[Callable[[Mapping[str, Any]], Optional[str]]]:
     """The reader of the route ``app`` matched, for a WSGI app whose framework is known: a
-    Flask app's ``wsgi_app`` (as wrapped by ``app.wsgi_app = DockerflowMiddleware(app.wsgi_app)``
-    or the Flask shim). ``None`` for any other app, which may set ``environ["dockerflow.route"]``
-    itself. Flask is recognised only when it is imported already: nothing is imported here."""
+    Flask app, or its ``wsgi_app`` (as wrapped by ``app.wsgi_app =
+    DockerflowMiddleware(app.wsgi_app)`` or the Flask shim). ``None`` for any other app, which
+    may set ``environ["dockerflow.route"]`` itself. Flask is recognised only when it is imported
+    already: nothing is imported here."""
     flask = sys.modules.get("flask")
-    owner = getattr(app, "__self__", None)
-    if flask is not None and owner is not None and isinstance(owner, flask.Flask):
+    if flask is None:
+        return None
+    # The Flask app itself, or its wsgi_app method.
+    if isinstance(app, flask.Flask) or isinstance(getattr(app, "__self__", None), flask.Flask):
         return werkzeug_route
     return None
 

@@ -469,3 +469,47 @@ def test_sanic_under_its_own_server(serve):
 
     # As Sanic writes it: no leading slash.
     assert fields["route"] == "api/items/<name:str>"
+
+
+def test_a_route_the_app_reports_that_is_no_text_is_logged_as_text(summary_records):
+    def app(environ, start_response):
+        environ["dockerflow.route"] = 123
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    webtest.TestApp(DockerflowMiddleware(app)).get("/anything")
+
+    assert route_of(taken(summary_records)) == "123"
+
+
+def test_a_flask_app_wrapped_whole_has_its_route(summary_records):
+    from flask import Flask
+
+    app = Flask("whole")
+
+    @app.get("/notes/<int:note_id>")
+    def note(note_id: int) -> str:
+        return "note"
+
+    webtest.TestApp(DockerflowMiddleware(app)).get("/notes/7")
+
+    assert route_of(taken(summary_records)) == "/notes/<int:note_id>"
+
+
+def test_flask_propagating_a_views_exception_keeps_its_route(summary_records):
+    from flask import Flask
+
+    from dockerflow_wsgi.flask import Dockerflow
+
+    app = Flask("propagating")
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+
+    @app.get("/boom/<int:n>")
+    def boom(n: int) -> str:
+        raise RuntimeError("boom")
+
+    Dockerflow(app)
+    with pytest.raises(RuntimeError):
+        webtest.TestApp(app).get("/boom/1")
+
+    assert route_of(taken(summary_records)) == "/boom/<int:n>"
