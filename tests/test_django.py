@@ -168,3 +168,16 @@ def test_gunicorn_serves_the_project(tmp_path: Path) -> None:
     assert summaries["boom"][0]["Severity"] == 3
     assert fields["boom"]["error"] == "LookupError('the view failed')"
     assert "in boom" in fields["boom"]["traceback"]
+    # The route Django matched, as it writes it (DockerflowDjangoMiddleware reports it); a
+    # Dockerflow path's is its path; a request Django refused before routing has none.
+    routes = {rid: fields[rid].get("route") for rid in fields}
+    assert routes == {
+        "heartbeat": "/__heartbeat__",
+        "version": "/__version__",
+        "pod": "/__lbheartbeat__",
+        "pod-page": None,
+        "hello": "",
+        "login": "login/",
+        "me": "me/",
+        "boom": "boom/",
+    }
