@@ -11,31 +11,12 @@ import threading
 from typing import Any, Optional
 
 import pytest
+from asgi_scope import http_scope
 
 from dockerflow_wsgi import checks
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
 from dockerflow_wsgi.logging import RequestIdLogFilter
 from dockerflow_wsgi.request_id import current_request_id
-
-
-def http_scope(
-    path: str = "/", method: str = "GET", headers: Optional[list] = None, **extra: Any
-) -> dict:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers if headers is not None else [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-        **extra,
-    }
 
 
 class Call:

@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional
 import httpx
 import pytest
 import webtest
+from asgi_scope import http_scope
 from server_process import HOST, ServerProcess, unused_port
 
 from dockerflow_wsgi import DockerflowMiddleware
@@ -189,20 +190,7 @@ def test_a_bare_wsgi_app_reports_its_route_in_the_environ(summary_records, make_
 
 def asgi_get(app: Any, path: str, method: str = "GET") -> tuple[int, Optional[BaseException]]:
     """The status a raw ASGI request got (0: none), and the exception that reached the server."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(path, method)
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:

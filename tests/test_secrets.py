@@ -12,9 +12,10 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from asgi_scope import http_scope
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_asgi import call, http_scope
+from test_asgi import call
 from test_asgi import hello as asgi_hello
 from webtest import TestApp
 

@@ -9,7 +9,8 @@ import threading
 
 import pytest
 import webtest
-from test_asgi import call, http_scope
+from asgi_scope import http_scope
+from test_asgi import call
 from test_asgi import hello as asgi_hello
 
 from dockerflow_wsgi import DockerflowMiddleware
