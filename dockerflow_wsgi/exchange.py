@@ -30,6 +30,12 @@ __all__ = ["Exchange"]
 
 _NO_REPORTS: Mapping[str, Any] = {}
 
+# The request id's context variable is set and reset through its methods bound once, here:
+# CPython 3.11 compiles ``request_id_var.set(...)`` on a name from ``from ... import`` as it
+# would a module's function, and makes a new bound method at every call.
+_set_request_id = request_id_var.set
+_reset_request_id = request_id_var.reset
+
 
 class Exchange(RequestFacts):
     """A request: its facts (:class:`~dockerflow_wsgi.summary.RequestFacts`, which the adapter's
@@ -92,7 +98,7 @@ class Exchange(RequestFacts):
         self.started = perf_counter()
         # A request begins entered: enter()'s two lines, here rather than by its call, which
         # would cost each request as much again.
-        self._id_token = request_id_var.set(request_id)
+        self._id_token = _set_request_id(request_id)
         header = core.header_in_context
         self._header_token = None if header is None else request_id_header_var.set(header)
 
@@ -103,13 +109,13 @@ class Exchange(RequestFacts):
         The code run for a request never overlaps itself (the application's call, the relay
         of its body, its close), so one pair of tokens is kept, not a stack.
         """
-        self._id_token = request_id_var.set(self.request_id)
+        self._id_token = _set_request_id(self.request_id)
         header = self.core.header_in_context
         self._header_token = None if header is None else request_id_header_var.set(header)
 
     def leave(self) -> None:
         """Restore the context variables as :meth:`enter` found them."""
-        request_id_var.reset(self._id_token)
+        _reset_request_id(self._id_token)
         if self._header_token is not None:
             request_id_header_var.reset(self._header_token)
 
