@@ -273,7 +273,12 @@ class WSGIExchange(Exchange):
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Any:
-        self.code = STATUS_CODES.get(status) or status_code(status)
+        # A subscript, not get(): CPython 3.11 calls a method of a name from ``from ...
+        # import`` through a bound method made at each call. Nearly every status is known.
+        try:
+            self.code = STATUS_CODES[status]
+        except KeyError:
+            self.code = status_code(status)
         core = self.core
         if core.route_finder is not None and self.route is None:
             # Now, while the framework's request is still there; a Dockerflow path keeps its
