@@ -110,6 +110,12 @@ class Metrics:
             "Requests received whose response has not ended yet.",
             multiprocess_mode="livesum",
         )
+        # 1 while the pod drains: any live worker that sees the mark says so.
+        self.draining = prometheus_client.Gauge(
+            "dockerflow_draining",
+            "1 while the pod drains (its load balancer's probe answers 503), else 0.",
+            multiprocess_mode="livemax",
+        )
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
     def observe_request(
@@ -162,6 +168,10 @@ class Metrics:
         """Stop counting a request that :meth:`request_started` counted; once per request, so
         that the gauge does not drift."""
         self.requests_in_progress.dec()
+
+    def set_draining(self, draining: bool) -> None:
+        """Record whether this process drains (a listener of its drain watch)."""
+        self.draining.set(1 if draining else 0)
 
     def set_build_info(self, version: Mapping[str, Any]) -> None:
         """Show the build in ``version`` (version.json's content) as

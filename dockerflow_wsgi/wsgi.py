@@ -82,6 +82,8 @@ class DockerflowMiddleware:
         non_critical_checks: Optional[Union[Iterable[str], str]] = None,
         heartbeat_interval: Optional[Union[float, str]] = None,
         metrics: Optional[Union[bool, str]] = None,
+        state_dir: Optional[Union[str, os.PathLike[str]]] = None,
+        drain_groups: Optional[Union[Iterable[str], str]] = None,
         summary_sample_rate: Optional[Union[float, str]] = None,
         summary_slow_ms: Optional[Union[int, str]] = None,
     ) -> None:
@@ -109,6 +111,8 @@ class DockerflowMiddleware:
                     "non_critical_checks": non_critical_checks,
                     "heartbeat_interval": heartbeat_interval,
                     "metrics": metrics,
+                    "state_dir": state_dir,
+                    "drain_groups": drain_groups,
                     "summary_sample_rate": summary_sample_rate,
                     "summary_slow_ms": summary_slow_ms,
                 },
@@ -217,9 +221,14 @@ def _quiet_lbheartbeat(
     balancer may probe every second from every node: this is all such a probe costs."""
     if method not in ANSWERED_METHODS:
         return None
-    start_response("200 OK", [*LBHEARTBEAT.headers, (core.config.request_id_header, request_id)])
+    answer = core.answer(Route.LBHEARTBEAT)
+    start_response(
+        status_line(answer.status), [*answer.headers, (core.config.request_id_header, request_id)]
+    )
+    if method == "HEAD":
+        return ()
     # A tuple, which no server or wrapper can change, so the same one serves every probe.
-    return () if method == "HEAD" else _LBHEARTBEAT_BODY
+    return _LBHEARTBEAT_BODY if answer is LBHEARTBEAT else (answer.body,)
 
 
 _LBHEARTBEAT_BODY = (LBHEARTBEAT.body,)
