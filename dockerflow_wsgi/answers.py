@@ -112,9 +112,7 @@ def routes_of(config: Config) -> dict[str, str]:
         paths["/__error__"] = Route.ERROR
     if config.metrics:
         paths["/__metrics__"] = Route.METRICS
-    # A group that drains is a route even when no group of its name is configured: it answers
-    # 404 until the pod drains, then 503 like the load balancer's probe.
-    for group in {*config.heartbeat_groups, *config.drain_groups}:
+    for group in config.heartbeat_groups:
         paths[f"{HEARTBEAT_PATH}/{group}"] = Route.GROUP_PREFIX + group
     return {**paths, **{f"{path}/": route for path, route in paths.items()}}
 

@@ -124,8 +124,17 @@ class DockerflowCore:
         self._last_heartbeat_answer: Optional[tuple[CheckResults, Answer]] = None
         #: Path to route; :meth:`route` also knows the paths of unknown groups.
         self.routes = routes_of(config)
+        # A group that drains answers 503 even when no group of its name is configured (a
+        # readiness probe set up before its checks); until then it is an unknown group (404).
+        self._unconfigured_drain_groups = {
+            f"{GROUPS_PATH}{group}{slash}": Route.GROUP_PREFIX + group
+            for group in config.drain_groups - config.heartbeat_groups.keys()
+            for slash in ("", "/")
+        }
         #: Routes whose requests get no summary: the probes, when ``log_probes`` is off.
-        self.silent_routes = silent_routes_of(config, self.routes)
+        self.silent_routes = silent_routes_of(
+            config, {**self.routes, **self._unconfigured_drain_groups}
+        )
         #: The route template of each Dockerflow route: its path, without a trailing slash (an
         #: unknown group has none).
         self.route_templates = {
@@ -169,7 +178,7 @@ class DockerflowCore:
         # ``in`` first: for the usual path, which holds no group path at all, it costs a
         # fraction of a startswith() call.
         if route is None and GROUPS_PATH in path and is_group_path(path):
-            return Route.UNKNOWN_GROUP
+            return self._unconfigured_drain_groups.get(path, Route.UNKNOWN_GROUP)
         return route
 
     def respond(self, method: str, route: str) -> Answer:

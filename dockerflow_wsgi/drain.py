@@ -172,7 +172,7 @@ class DrainWatch(ProcessLocal):
     def __init__(self, state_dir: str) -> None:
         self.state_dir = state_dir
         self.mark_path = os.path.join(state_dir, MARK_NAME)
-        self._listeners: list[Callable[[bool], None]] = []
+        self._listeners: list[Callable[[str, bool], None]] = []
         self._fresh()
 
     def _start_fresh(self) -> None:
@@ -184,11 +184,12 @@ class DrainWatch(ProcessLocal):
         self._seen: Optional[tuple[int, int, int]] = None
         self._until: Optional[float] = None
 
-    def add_listener(self, listener: Callable[[bool], None]) -> None:
-        """Call ``listener(draining)`` now and whenever this process starts or stops draining."""
+    def add_listener(self, listener: Callable[[str, bool], None]) -> None:
+        """Call ``listener(state_dir, draining)`` now and whenever this process starts or stops
+        draining."""
         if listener not in self._listeners:
             self._listeners.append(listener)
-        listener(self.draining)
+        listener(self.state_dir, self.draining)
 
     def check(self) -> bool:
         """Look at the mark now (one ``stat``; a read when it changed) and say whether the pod
@@ -211,7 +212,7 @@ class DrainWatch(ProcessLocal):
             self.draining = draining
         logger.info("draining" if draining else "drain over", extra={"state_dir": self.state_dir})
         for listener in self._listeners:
-            listener(draining)
+            listener(self.state_dir, draining)
         return draining
 
     def _expiry(self) -> Optional[float]:

@@ -116,6 +116,8 @@ class Metrics:
             "1 while the pod drains (its load balancer's probe answers 503), else 0.",
             multiprocess_mode="livemax",
         )
+        self._draining_folders: set[str] = set()
+        self._draining_lock = threading.Lock()
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
     def observe_request(
@@ -169,9 +171,15 @@ class Metrics:
         that the gauge does not drift."""
         self.requests_in_progress.dec()
 
-    def set_draining(self, draining: bool) -> None:
-        """Record whether this process drains (a listener of its drain watch)."""
-        self.draining.set(1 if draining else 0)
+    def set_draining(self, state_dir: str, draining: bool) -> None:
+        """Record whether the pod drains, as the mark in ``state_dir`` says (a listener of the
+        drain watch of each middleware's folder; one is enough for 1)."""
+        with self._draining_lock:
+            if draining:
+                self._draining_folders.add(state_dir)
+            else:
+                self._draining_folders.discard(state_dir)
+            self.draining.set(1 if self._draining_folders else 0)
 
     def set_build_info(self, version: Mapping[str, Any]) -> None:
         """Show the build in ``version`` (version.json's content) as
