@@ -6,7 +6,7 @@ mark into the folder the pod's processes share; each process that serves through
 sees it within :data:`POLL_SECONDS` and answers ``/__lbheartbeat__`` (and the ``drain_groups``)
 with ``503`` while serving everything else as before.
 
-No ordinary request pays for this. One thread per process looks at the folder twice a second
+No ordinary request pays for this. One thread per process looks at the folder four times a second
 (one ``stat``), and a probe looks for itself (one ``stat``), so that a process whose thread is
 not running (a worker forked by a server that runs no fork hooks) still answers right.
 
@@ -53,8 +53,9 @@ DEFAULT_DRAIN_SECONDS = 10.0
 #: How long a mark outlives its wait by default (``DOCKERFLOW_DRAIN_HOLD``): long enough for any
 #: graceful stop, short enough that a mark nobody removed ends.
 DEFAULT_HOLD_SECONDS = 600.0
-#: How often each process looks for the mark: every process sees it within a second.
-POLL_SECONDS = 0.5
+#: How often each process looks for the mark: every process sees it well within a second, with
+#: room for a busy machine.
+POLL_SECONDS = 0.25
 
 
 def seconds_from(text: str, name: str) -> float:
@@ -239,6 +240,8 @@ class _Watches(ProcessLocal):
         self._by_folder: weakref.WeakValueDictionary[str, DrainWatch] = (
             weakref.WeakValueDictionary()
         )
+        # Forks are hooked once, for the life of the interpreter (a child inherits the hook).
+        self._uwsgi_hooked = False
         self._fresh()
 
     def _start_fresh(self) -> None:
@@ -249,6 +252,9 @@ class _Watches(ProcessLocal):
         """The watch of ``state_dir``, made if there is none."""
         self._fresh()
         with self._lock:
+            if not self._uwsgi_hooked:
+                _run_after_uwsgi_forks(self.after_fork_in_child)
+                self._uwsgi_hooked = True
             watch = self._by_folder.get(state_dir)
             if watch is None:
                 watch = self._by_folder[state_dir] = DrainWatch(state_dir)
@@ -283,11 +289,23 @@ class _Watches(ProcessLocal):
                     logger.exception("Looking for the drain mark failed")
 
 
+def _run_after_uwsgi_forks(hook: Callable[[], None]) -> None:
+    """Run ``hook`` in each worker uWSGI forks: it forks in C, where Python's own fork hooks
+    run only with ``py-call-osafterfork``, but its post-fork chain always runs. Nothing
+    outside uWSGI (whose ``uwsgi`` module, which ``uwsgidecorators`` needs, exists only there).
+    """
+    try:
+        import uwsgidecorators
+    except ImportError:
+        return
+    uwsgidecorators.postfork(hook)
+
+
 _WATCHES = _Watches()
 
 
 def watch_drain(state_dir: str) -> Optional[DrainWatch]:
-    """This process's watch of ``state_dir``, looked at once now and then twice a second;
+    """This process's watch of ``state_dir``, looked at once now and then every :data:`POLL_SECONDS`;
     ``None`` (and one WARNING) when the folder cannot be used, so that the service serves as if
     never drained."""
     if not prepare_state_dir(state_dir):
@@ -298,6 +316,6 @@ def watch_drain(state_dir: str) -> Optional[DrainWatch]:
 
 
 if hasattr(os, "register_at_fork"):
-    # A fork that runs no hooks (uWSGI's) is noticed by the watches themselves, at the first
-    # probe.
+    # A fork that runs neither these nor uWSGI's hooks is noticed by the watches themselves, at
+    # the first probe.
     os.register_at_fork(after_in_child=_WATCHES.after_fork_in_child)
