@@ -305,9 +305,9 @@ _WATCHES = _Watches()
 
 
 def watch_drain(state_dir: str) -> Optional[DrainWatch]:
-    """This process's watch of ``state_dir``, looked at once now and then every :data:`POLL_SECONDS`;
-    ``None`` (and one WARNING) when the folder cannot be used, so that the service serves as if
-    never drained."""
+    """This process's watch of ``state_dir``, looked at once now and then every
+    :data:`POLL_SECONDS`; ``None`` (and one WARNING) when the folder cannot be used, so that the
+    service serves as if never drained."""
     if not prepare_state_dir(state_dir):
         return None
     watch = _WATCHES.of(state_dir)
