@@ -219,7 +219,7 @@ class DockerflowCore:
 
     def draining(self, route: str) -> bool:
         """Whether ``route`` answers 503 now, the pod draining (a probe pays one ``stat``)."""
-        return route in self.drain_routes and self.drain is not None and self.drain.check()
+        return route in self.drain_routes and self.drain is not None and self.drain.draining_now()
 
     def answer(self, route: str) -> Answer:
         """The answer to a GET of ``route``; may block (checks, ``version.json``)."""

@@ -26,6 +26,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
+from time import monotonic
 from typing import Callable, Optional
 
 from .checks.process_local import ProcessLocal
@@ -56,6 +57,9 @@ DEFAULT_HOLD_SECONDS = 600.0
 #: How often each process looks for the mark: every process sees it well within a second, with
 #: room for a busy machine.
 POLL_SECONDS = 0.25
+# A look younger than this is a probe's answer: two of the thread's rounds, with room for a
+# busy machine, and the mark still seen well within a second.
+_RECENT = 2 * POLL_SECONDS
 
 
 def seconds_from(text: str, name: str) -> float:
@@ -184,6 +188,8 @@ class DrainWatch(ProcessLocal):
         # expiry read then: the file is read again only when it changed.
         self._seen: Optional[tuple[int, int, int]] = None
         self._until: Optional[float] = None
+        # When the mark was last looked at (monotonic), by the thread or a probe.
+        self._looked = -_RECENT
 
     def add_listener(self, listener: Callable[[str, bool], None]) -> None:
         """Call ``listener(state_dir, draining)`` now and whenever this process starts or stops
@@ -192,11 +198,22 @@ class DrainWatch(ProcessLocal):
             self._listeners.append(listener)
         listener(self.state_dir, self.draining)
 
+    def draining_now(self) -> bool:
+        """Whether the pod drains, for a probe: as this process's thread last saw it when that
+        was a moment ago (nearly always), else as :meth:`check` sees it now. The thread's look
+        spares the probe its ``stat`` (which costs it more than the rest of its answer); the
+        probe's own keeps it right where no thread runs (a worker forked without hooks, or by
+        a server that lets no thread run between requests)."""
+        if monotonic() - self._looked < _RECENT:
+            return self.draining
+        return self.check()
+
     def check(self) -> bool:
         """Look at the mark now (one ``stat``; a read when it changed) and say whether the pod
         drains."""
         self._fresh()
         _WATCHES.poll_in_this_process()
+        self._looked = monotonic()
         try:
             info = os.stat(self.mark_path)
         except OSError:

@@ -169,17 +169,18 @@ def test_every_process_drains_within_a_second_of_the_mark(served: Served) -> Non
     processes = served.processes()
     mark = make_mark(str(served.state_dir), 10)
     made = json.loads(Path(mark).read_text(encoding="utf-8"))["made"]
-    # Probes over new connections answer 503 from the first one on: each looks for itself.
+    wait_for(
+        lambda: processes <= served.draining().keys(),
+        f"not every process logged draining: {sorted(processes)} vs {served.draining()}",
+    )
+    # Then probes over new connections, whichever worker takes them, answer 503, and the app
+    # is served.
     for _ in range(8):
         probe = served.get("/__lbheartbeat__")
         assert (probe.status_code, probe.json()) == (503, {"status": "draining"})
         app = served.get("/")
         assert app.status_code == 200
         assert int(app.text) in processes
-    wait_for(
-        lambda: processes <= served.draining().keys(),
-        f"not every process logged draining: {sorted(processes)} vs {served.draining()}",
-    )
     late = {
         pid: round(when / 1e9 - made, 3)
         for pid, when in served.draining().items()
@@ -234,10 +235,10 @@ def test_sigterm_drains_every_worker_then_gunicorn_stops_gracefully(hooked: Serv
     hooked.process.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
     wait_for(mark.exists, "SIGTERM made no drain mark")
     made = json.loads(mark.read_text(encoding="utf-8"))["made"]
+    wait_for(lambda: processes <= hooked.draining().keys(), "not every worker logged draining")
     for _ in range(4):
         assert hooked.get("/__lbheartbeat__").status_code == 503
         assert hooked.get("/").status_code == 200
-    wait_for(lambda: processes <= hooked.draining().keys(), "not every worker logged draining")
     assert all(when / 1e9 - made <= WITHIN_SECONDS for when in hooked.draining().values())
 
     # A worker started during the drain drains too.
