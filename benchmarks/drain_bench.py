@@ -22,6 +22,17 @@ tuned to hide errors: ``retries 3`` and ``option redispatch`` (HAProxy's default
 connect-failure``: a request already sent to a server is never sent again), checks every
 500 ms, down after 2 failures, up after 2 successes.
 
+What a client sees, by kind: ``502`` (HAProxy had sent the request and the server closed the
+connection without an answer: HAProxy's log says ``SH--``), ``503``/``504`` (no server, or
+none in time), ``reset`` (the connection closed with no answer: on a keep-alive connection this
+is HAProxy's own doing when a request it sent on a reused server connection fails, its
+``abort_keep_alive``: it closes the client's connection without a word and without a log line,
+"the client is required to retry"; the bench's clients do not retry, POSTs least of all),
+``refused``, ``timeout`` (10 s), ``connection`` (any other socket error), ``5xx`` and ``other``
+(any other answer than 200 and 201). Beside them, for each mode, how many stops HAProxy had
+taken the instance out of its rotation before it stopped listening (``out first``; HAProxy's
+status is read every 50 ms) and by how much at least (``margin``).
+
 Everything runs on loopback, on ports free at the time, in a temporary folder removed at the
 end (``--keep`` keeps it, with every server's log and HAProxy's log of failed requests). Every
 process started is stopped at the end, also on Ctrl-C or an error.
@@ -485,20 +496,31 @@ class Timeline:
         self._stop.set()
         self._thread.join()
 
-    def seconds_to_down(self) -> list[Optional[float]]:
-        """For each stop, the seconds from its start until HAProxy had the server ``DOWN``
-        (``None`` when it never had)."""
-        delays = []
-        for stopped, server, what in self.events:
-            if what == "stop":
-                downs = (
-                    later - stopped
-                    for later, other, change in self.events
-                    if later >= stopped and other == server and change == "HAProxy: DOWN"
-                )
-                delay = next(downs, None)
-                delays.append(None if delay is None else round(delay, 2))
-        return delays
+    def stops(self, listening_after_sigterm: float) -> list[dict[str, Any]]:
+        """Each stop: when it began, when the server stopped listening (its SIGTERM, plus
+        ``listening_after_sigterm`` for the gunicorn hook's drain) and when HAProxy had it
+        ``DOWN`` (``None`` when HAProxy had it back up, or never saw it down, before the new
+        server was ready: a restart quicker than two checks)."""
+        stops = []
+        for index, (began, server, what) in enumerate(self.events):
+            if what != "stop":
+                continue
+            later = [event for event in self.events[index:] if event[1] == server]
+            sigterm = next(time_ for time_, _, step in later if step == "SIGTERM")
+            ready = next((time_ for time_, _, step in later if step == "ready"), float("inf"))
+            down = next(
+                (t for t, _, step in later if step == "HAProxy: DOWN" and t <= ready),
+                None,
+            )
+            stops.append(
+                {
+                    "server": server,
+                    "began": began,
+                    "closed": round(sigterm + listening_after_sigterm, 3),
+                    "down": down,
+                }
+            )
+        return stops
 
 
 def restart(instance: Instance, haproxy: HAProxy, timeline: Timeline) -> None:
@@ -567,7 +589,7 @@ def run_mode(
         with contextlib.suppress(RuntimeError, OSError):
             for instance in instances:
                 haproxy.wait_for(instance.name, "DOWN", timeout=10)
-    downs = timeline.seconds_to_down()
+    stops = timeline.stops(args.drain_seconds if mode == "hook" else 0.0)
     result = {
         "server": server,
         "mode": mode,
@@ -577,9 +599,18 @@ def run_mode(
         "rate": round(counts.requests / elapsed, 1),
         "errors": sum(counts.errors.values()),
         "errors_by_kind": dict(counts.errors),
-        # From the start of each stop (the drain command's, or the SIGTERM) until HAProxy had
-        # the instance down.
-        "seconds_to_down": downs,
+        # The stops HAProxy took the instance out of its rotation before it stopped
+        # listening (HAProxy's status is read every 50 ms: to that precision).
+        "out_first": sum(
+            stop["down"] is not None and stop["down"] < stop["closed"] for stop in stops
+        ),
+        # The least time between HAProxy's DOWN and the end of listening, over the stops
+        # HAProxy saw (negative: HAProxy saw the instance gone only after it had stopped).
+        "least_margin": min(
+            (round(stop["closed"] - stop["down"], 2) for stop in stops if stop["down"]),
+            default=None,
+        ),
+        "stops": stops,
         "error_log": counts.error_log,
         "events": timeline.events,
     }
@@ -591,29 +622,24 @@ def run_mode(
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    """One line per server and mode; ``to down`` is the longest a stop took to get the instance
-    out of HAProxy (from the SIGTERM, or from the drain's start)."""
-    header = ["server", "mode", "restarts", "requests", "req/s", "to down", "errors"]
+    """One line per server and mode; ``out first`` counts the stops where HAProxy had taken the
+    instance out before it stopped listening, ``margin`` is the least time by which it did."""
+    header = ["server", "mode", "restarts", "requests", "req/s", "out first", "margin", "errors"]
     header += ERROR_COLUMNS
-    rows = []
-    for result in results:
-        downs = [delay for delay in result["seconds_to_down"] if delay is not None]
-        missed = len(result["seconds_to_down"]) - len(downs)
-        down = f"{max(downs):.1f} s" if downs else "-"
-        if missed:
-            down += f" ({missed} never)"
-        rows.append(
-            [
-                result["server"],
-                result["mode"],
-                str(result["restarts"]),
-                str(result["requests"]),
-                f"{result['rate']:.0f}",
-                down,
-                str(result["errors"]),
-                *(str(result["errors_by_kind"].get(kind, 0)) for kind in ERROR_COLUMNS),
-            ]
-        )
+    rows = [
+        [
+            result["server"],
+            result["mode"],
+            str(result["restarts"]),
+            str(result["requests"]),
+            f"{result['rate']:.0f}",
+            f"{result['out_first']}/{len(result['stops'])}",
+            "-" if result["least_margin"] is None else f"{result['least_margin']:+.1f} s",
+            str(result["errors"]),
+            *(str(result["errors_by_kind"].get(kind, 0)) for kind in ERROR_COLUMNS),
+        ]
+        for result in results
+    ]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
