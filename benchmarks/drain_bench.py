@@ -31,7 +31,9 @@ is HAProxy's own doing when a request it sent on a reused server connection fail
 ``refused``, ``timeout`` (10 s), ``connection`` (any other socket error), ``5xx`` and ``other``
 (any other answer than 200 and 201). Beside them, for each mode, how many stops HAProxy had
 taken the instance out of its rotation before it stopped listening (``out first``; HAProxy's
-status is read every 50 ms) and by how much at least (``margin``).
+status is read every 50 ms), by how much at least (``margin``), and how many requests HAProxy
+had to send again after a failed connection to the stopped instance (``retried``, from its log:
+no error for the client, but the time of a connection attempt and a retry).
 
 Everything runs on loopback, on ports free at the time, in a temporary folder removed at the
 end (``--keep`` keeps it, with every server's log and HAProxy's log of failed requests). Every
@@ -214,6 +216,28 @@ class HAProxy:
                 raise RuntimeError(f"HAProxy still has {server} {status}, not {wanted}")
             time.sleep(0.05)
         return time.monotonic() - start
+
+    def log_size(self) -> int:
+        return os.path.getsize(self.log.name)
+
+    def retried_since(self, offset: int) -> tuple[int, int]:
+        """How many requests HAProxy logged since ``offset`` in its log as sent again to a
+        server after a failed connection: (retried, of which redispatched to the other).
+        The client saw no error for these: ``retries`` and ``option redispatch`` hid it."""
+        with open(self.log.name, "rb") as file:
+            file.seek(offset)
+            lines = file.read().decode(errors="replace").splitlines()
+        retried = redispatched = 0
+        for line in lines:
+            fields = line.split()
+            # The request lines of "option httplog": the connection counts are the 11th field,
+            # "actconn/feconn/beconn/srv_conn/retries", retries with "+" when redispatched.
+            if len(fields) > 10 and fields[0].startswith("127.0.0.1:"):
+                retries = fields[10].rsplit("/", 1)[-1]
+                if retries not in ("0", ""):
+                    retried += 1
+                    redispatched += retries.startswith("+")
+        return retried, redispatched
 
     def stop(self) -> None:
         stop_group(self.process)
@@ -567,6 +591,7 @@ def run_mode(
         for instance in instances:
             instance.wait_ready()
             haproxy.wait_for(instance.name, "UP")
+        log_offset = haproxy.log_size()
         timeline = Timeline(haproxy)
         load = Load(haproxy.port, args.rate, args.clients, timeline.start_time)
         load.start()
@@ -578,6 +603,7 @@ def run_mode(
         time.sleep(1.0)
         counts = load.stop()
         elapsed = time.monotonic() - timeline.start_time
+        retried, redispatched = haproxy.retried_since(log_offset)
     finally:
         if load is not None:
             load.stop()
@@ -599,6 +625,10 @@ def run_mode(
         "rate": round(counts.requests / elapsed, 1),
         "errors": sum(counts.errors.values()),
         "errors_by_kind": dict(counts.errors),
+        # Requests that reached the stopped instance's closed port and that HAProxy sent
+        # again (to the other instance, when redispatched): no error for the client.
+        "retried_by_haproxy": retried,
+        "redispatched_by_haproxy": redispatched,
         # The stops HAProxy took the instance out of its rotation before it stopped
         # listening (HAProxy's status is read every 50 ms: to that precision).
         "out_first": sum(
@@ -624,7 +654,8 @@ def run_mode(
 def print_table(results: list[dict[str, Any]]) -> None:
     """One line per server and mode; ``out first`` counts the stops where HAProxy had taken the
     instance out before it stopped listening, ``margin`` is the least time by which it did."""
-    header = ["server", "mode", "restarts", "requests", "req/s", "out first", "margin", "errors"]
+    header = ["server", "mode", "restarts", "requests", "req/s", "out first", "margin"]
+    header += ["retried", "errors"]
     header += ERROR_COLUMNS
     rows = [
         [
@@ -635,6 +666,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{result['rate']:.0f}",
             f"{result['out_first']}/{len(result['stops'])}",
             "-" if result["least_margin"] is None else f"{result['least_margin']:+.1f} s",
+            str(result["retried_by_haproxy"]),
             str(result["errors"]),
             *(str(result["errors_by_kind"].get(kind, 0)) for kind in ERROR_COLUMNS),
         ]
