@@ -565,6 +565,9 @@ def restart(instance: Instance, haproxy: HAProxy, timeline: Timeline) -> None:
     instance.terminate()
     stopped = time.monotonic() - start
     timeline.add(instance.name, "exited")
+    if instance.mode == "hook" and os.path.exists(os.path.join(instance.state_dir, "drain")):
+        # on_sigterm_drain removes its mark when the master exits.
+        progress(f"  WARNING: the gunicorn hook left its drain mark in {instance.state_dir}")
     instance.start()
     timeline.add(instance.name, "started")
     instance.wait_ready()
