@@ -264,6 +264,8 @@ class _Watches(ProcessLocal):
     def _start_fresh(self) -> None:
         self._lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+        self._resume = False
 
     def of(self, state_dir: str) -> DrainWatch:
         """The watch of ``state_dir``, made if there is none."""
@@ -283,20 +285,37 @@ class _Watches(ProcessLocal):
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
+                    stop = threading.Event()
                     self._thread = threading.Thread(
-                        target=self._poll_forever, name="dockerflow-drain", daemon=True
+                        target=self._poll_until, args=(stop,), name="dockerflow-drain", daemon=True
                     )
+                    self._stop = stop
                     self._thread.start()
 
+    def pause_for_fork(self) -> None:
+        """Before this process forks: end its thread, so that the fork copies no thread (a
+        thread at a fork may hold a lock the child then waits on for ever, and Python 3.12
+        warns of it). :meth:`resume_after_fork` starts it again in this process."""
+        thread = self._thread if self._pid == os.getpid() else None
+        self._resume = thread is not None
+        if thread is not None:
+            self._stop.set()
+            thread.join(timeout=POLL_SECONDS)
+            self._thread = None
+
+    def resume_after_fork(self) -> None:
+        """In the process that forked: its thread again, if it had one."""
+        if self._resume:
+            self.poll_in_this_process()
+
     def after_fork_in_child(self) -> None:
-        """A child forked by Python (gunicorn, multiprocessing) with watches looks for the mark
-        at once, with a thread of its own."""
+        """A child forked with watches (gunicorn's workers, uWSGI's) looks for the mark at
+        once, with a thread of its own."""
         if len(self._by_folder):
             self.poll_in_this_process()
 
-    def _poll_forever(self) -> None:
-        while True:
-            time.sleep(POLL_SECONDS)
+    def _poll_until(self, stop: threading.Event) -> None:
+        while not stop.wait(POLL_SECONDS):
             with self._lock:
                 watches = list(self._by_folder.values())
             for watch in watches:
@@ -335,4 +354,8 @@ def watch_drain(state_dir: str) -> Optional[DrainWatch]:
 if hasattr(os, "register_at_fork"):
     # A fork that runs neither these nor uWSGI's hooks is noticed by the watches themselves, at
     # the first probe.
-    os.register_at_fork(after_in_child=_WATCHES.after_fork_in_child)
+    os.register_at_fork(
+        before=_WATCHES.pause_for_fork,
+        after_in_parent=_WATCHES.resume_after_fork,
+        after_in_child=_WATCHES.after_fork_in_child,
+    )

@@ -646,6 +646,8 @@ def test_the_keyword_wins_over_the_variable() -> None:
 def _as_documented(value: Any) -> str:
     if value is None or value == frozenset() or value == {}:
         return "none"
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, float):

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,6 +21,7 @@ from dockerflow_wsgi import drain as drain_module
 from dockerflow_wsgi import state_dir as state_dir_module
 from dockerflow_wsgi.cli import main
 from dockerflow_wsgi.drain import MARK_NAME, cancel_mark, make_mark, watch_drain
+from dockerflow_wsgi.metrics import process_metrics
 
 
 def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -183,6 +185,18 @@ def test_a_bad_drain_group_name_fails_at_construction(tmp_path: Path, bad: str) 
         DockerflowMiddleware(hello, state_dir=tmp_path, drain_groups=[bad])
 
 
+@pytest.fixture
+def only_this_tests_folders_drain(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The gauge is the process's: 1 while any folder a middleware of it uses drains (the
+    conformance table's draining profiles' included). For the test, only its own count."""
+    metrics = process_metrics()
+    monkeypatch.setattr(metrics, "_draining_folders", set())
+    yield
+    monkeypatch.undo()
+    metrics.set_draining("", False)  # the gauge as the process's own folders say again
+
+
+@pytest.mark.usefixtures("only_this_tests_folders_drain")
 def test_the_metric_says_whether_the_pod_drains(tmp_path: Path) -> None:
     app = served(tmp_path, metrics=True)
 
