@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint format clean docs bench soak fleet dist
+.PHONY: run test lint format clean docs bench soak fleet drain-bench dist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ bench: $(VENV)/.installed-bench
 ## probes/s, on demand / heartbeat_cache_ttl / heartbeat_interval; needs both servers running
 fleet: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/fleet.py $(FLEET_ARGS)
+
+## drain-bench: rolling restarts behind Debian's HAProxy (/usr/sbin/haproxy), gunicorn and uvicorn,
+## with plain SIGTERM, `dockerflow-wsgi drain` first, and the gunicorn hook: client-visible errors
+## of each, side by side (about 10 minutes; DRAIN_BENCH_ARGS=--quick for one restart each)
+drain-bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/drain_bench.py $(DRAIN_BENCH_ARGS)
 
 SOAK_MINUTES ?= 30
 ## soak: 10^6 requests in one process, then SOAK_MINUTES (30) of gunicorn load with Redis

@@ -19,6 +19,7 @@ from .version import VersionFileError, load_version_json
 
 __all__ = [
     "ANSWERED_METHODS",
+    "DRAINING",
     "GROUPS_PATH",
     "HEARTBEAT_PATH",
     "JSON_HEADERS",
@@ -71,6 +72,8 @@ def json_answer(status: int, payload: Any, *headers: tuple[str, str]) -> Answer:
 LBHEARTBEAT = json_answer(200, {})
 METHOD_NOT_ALLOWED = json_answer(405, {"error": "method not allowed"}, ("Allow", "GET, HEAD"))
 NO_SUCH_GROUP = json_answer(404, {"error": "no heartbeat group of that name"})
+#: The load balancer's probe, and each of ``drain_groups``, while the pod drains.
+DRAINING = json_answer(503, {"status": "draining"})
 
 
 class Route:

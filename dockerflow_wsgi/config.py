@@ -110,6 +110,8 @@ class Config:
     non_critical_checks: frozenset[str]
     heartbeat_interval: float
     metrics: bool
+    state_dir: str
+    drain_groups: frozenset[str]
     summary_sample_rate: float
     summary_slow_ms: int
     #: Where each option's value came from: ``"keyword"``, ``"default"``, or the key or variable

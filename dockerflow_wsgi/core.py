@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 
 from .answers import (
     ANSWERED_METHODS,
+    DRAINING,
     GROUPS_PATH,
     LBHEARTBEAT,
     METHOD_NOT_ALLOWED,
@@ -36,6 +37,7 @@ from .checks.results import CheckResults
 from .checks.runner import CheckRunner
 from .checks.selection import CheckSelection
 from .config import ENVIRONMENT_VARIABLES, VARIABLE_ONLY_OPTIONS, Config, FrameworkSettings
+from .drain import DrainWatch, watch_drain
 from .metrics import Metrics, process_metrics
 from .request_id import DEFAULT_REQUEST_ID_HEADER
 from .request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
@@ -108,13 +110,31 @@ class DockerflowCore:
             )
             for heartbeat in self._heartbeats():
                 heartbeat.background = self.background
+        #: Whether the pod drains, as ``state_dir`` says; ``None`` when the folder cannot be
+        #: used (the service then never drains).
+        self.drain: Optional[DrainWatch] = watch_drain(config.state_dir)
+        if self.drain is not None and self.metrics is not None:
+            self.drain.add_listener(self.metrics.set_draining)
+        #: The routes that answer 503 while the pod drains.
+        self.drain_routes = frozenset(
+            {Route.LBHEARTBEAT, *(Route.GROUP_PREFIX + group for group in config.drain_groups)}
+        )
         self.summary = SummaryWriter(log_querystring=config.log_querystring)
         self._answer_pool = DaemonThreadPool(_ANSWER_THREADS, name="dockerflow-answer")
         self._last_heartbeat_answer: Optional[tuple[CheckResults, Answer]] = None
         #: Path to route; :meth:`route` also knows the paths of unknown groups.
         self.routes = routes_of(config)
+        # A group that drains answers 503 even when no group of its name is configured (a
+        # readiness probe set up before its checks); until then it is an unknown group (404).
+        self._unconfigured_drain_groups = {
+            f"{GROUPS_PATH}{group}{slash}": Route.GROUP_PREFIX + group
+            for group in config.drain_groups - config.heartbeat_groups.keys()
+            for slash in ("", "/")
+        }
         #: Routes whose requests get no summary: the probes, when ``log_probes`` is off.
-        self.silent_routes = silent_routes_of(config, self.routes)
+        self.silent_routes = silent_routes_of(
+            config, {**self.routes, **self._unconfigured_drain_groups}
+        )
         #: The route template of each Dockerflow route: its path, without a trailing slash (an
         #: unknown group has none).
         self.route_templates = {
@@ -158,7 +178,7 @@ class DockerflowCore:
         # ``in`` first: for the usual path, which holds no group path at all, it costs a
         # fraction of a startswith() call.
         if route is None and GROUPS_PATH in path and is_group_path(path):
-            return Route.UNKNOWN_GROUP
+            return self._unconfigured_drain_groups.get(path, Route.UNKNOWN_GROUP)
         return route
 
     def respond(self, method: str, route: str) -> Answer:
@@ -197,8 +217,14 @@ class DockerflowCore:
         config = Config.from_options(framework=framework, **settings)
         return cls(config, options.get("checks"), sender)
 
+    def draining(self, route: str) -> bool:
+        """Whether ``route`` answers 503 now, the pod draining (a probe pays one ``stat``)."""
+        return route in self.drain_routes and self.drain is not None and self.drain.draining_now()
+
     def answer(self, route: str) -> Answer:
         """The answer to a GET of ``route``; may block (checks, ``version.json``)."""
+        if self.draining(route):
+            return DRAINING
         if route == Route.LBHEARTBEAT:
             return LBHEARTBEAT
         if route == Route.HEARTBEAT:
@@ -217,6 +243,8 @@ class DockerflowCore:
     async def answer_async(self, route: str) -> Answer:
         """:meth:`answer` for an event loop's thread: checks are awaited, ``version.json`` is
         read on a pool thread, nothing blocks the loop."""
+        if self.draining(route):
+            return DRAINING
         if route == Route.LBHEARTBEAT:
             return LBHEARTBEAT
         if route == Route.HEARTBEAT:

@@ -110,6 +110,14 @@ class Metrics:
             "Requests received whose response has not ended yet.",
             multiprocess_mode="livesum",
         )
+        # 1 while the pod drains: any live worker that sees the mark says so.
+        self.draining = prometheus_client.Gauge(
+            "dockerflow_draining",
+            "1 while the pod drains (its load balancer's probe answers 503), else 0.",
+            multiprocess_mode="livemax",
+        )
+        self._draining_folders: set[str] = set()
+        self._draining_lock = threading.Lock()
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
     def observe_request(
@@ -162,6 +170,16 @@ class Metrics:
         """Stop counting a request that :meth:`request_started` counted; once per request, so
         that the gauge does not drift."""
         self.requests_in_progress.dec()
+
+    def set_draining(self, state_dir: str, draining: bool) -> None:
+        """Record whether the pod drains, as the mark in ``state_dir`` says (a listener of the
+        drain watch of each middleware's folder; one is enough for 1)."""
+        with self._draining_lock:
+            if draining:
+                self._draining_folders.add(state_dir)
+            else:
+                self._draining_folders.discard(state_dir)
+            self.draining.set(1 if self._draining_folders else 0)
 
     def set_build_info(self, version: Mapping[str, Any]) -> None:
         """Show the build in ``version`` (version.json's content) as

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
 from .request_id import DEFAULT_REQUEST_ID_HEADER
+from .state_dir import default_state_dir
 
 __all__ = [
     "BUILTIN_CHECK_WORDS",
@@ -208,6 +209,22 @@ def _pairs(value: Any, name: str, form: str, separator: str, rule: str) -> list[
             raise ValueError(f"{name} must look like {form} ({rule}): {part.strip()!r} has no '='")
         pairs.append((key, item))
     return pairs
+
+
+def _parse_group_names(value: Any, name: str) -> frozenset[str]:
+    """Heartbeat group names, as ``a,b`` or an iterable of names; empty: none."""
+    form = "readiness,startup"
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise ValueError(f"{name} must look like {form} ({_NAME_RULE}), got {value!r}")
+    return frozenset(_check_name(item, name, form) for item in items if str(item).strip())
+
+
+def _parse_folder(value: Any, name: str) -> str:
+    folder = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not folder:
+        raise ValueError(f"{name} must be the path of a folder, got {value!r}")
+    return str(folder)
 
 
 def _parse_groups(value: Any, name: str) -> dict[str, tuple[str, ...]]:
@@ -514,6 +531,26 @@ OPTIONS: tuple[Option, ...] = (
         _value(False),
         "record Prometheus metrics and answer ``/__metrics__`` (needs the ``[prometheus]`` "
         "extra; see :doc:`observability`)",
+    ),
+    Option(
+        "state_dir",
+        "DOCKERFLOW_STATE_DIR",
+        "Optional[Union[str, os.PathLike[str]]]",
+        _parse_folder,
+        default_state_dir,
+        "the folder the processes of one pod (container) share: the drain mark (see "
+        ":ref:`drain`); services sharing a host give each its own",
+        default_doc="``dockerflow-<uid>`` in the system's temporary directory",
+    ),
+    Option(
+        "drain_groups",
+        "DOCKERFLOW_DRAIN_GROUPS",
+        _NAMES,
+        _parse_group_names,
+        _value(frozenset({"readiness"})),
+        "heartbeat groups (comma-separated) that answer ``503`` while the pod drains, besides "
+        "``/__lbheartbeat__``",
+        default_doc="``readiness``",
     ),
     Option(
         "summary_sample_rate",

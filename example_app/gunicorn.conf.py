@@ -6,6 +6,11 @@ From the environment: ``PORT`` (default 8000), ``WEB_CONCURRENCY`` worker proces
 
 import os
 
+# A worker that exits leaves prometheus_client's multiprocess files in a state the scrape
+# understands (nothing without PROMETHEUS_MULTIPROC_DIR). For a drain on SIGTERM where no
+# preStop hook runs, add ``when_ready = on_sigterm_drain`` (see docs/probes.rst).
+from dockerflow_wsgi.gunicorn import child_exit  # noqa: F401 - a gunicorn hook, by its name
+
 # The app is the module app.py beside this file, whatever directory gunicorn starts in.
 chdir = os.path.dirname(os.path.abspath(__file__))
 wsgi_app = "app:app"

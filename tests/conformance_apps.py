@@ -30,14 +30,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import sys
+import tempfile
 import time
 from typing import Any, Callable, Optional
 
 from dockerflow_wsgi import DockerflowMiddleware
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
 from dockerflow_wsgi.checks import CheckMessage
+from dockerflow_wsgi.drain import make_mark
 
 VERSION = {
     "source": "https://github.com/acme/conformance",
@@ -102,6 +105,12 @@ _COMMON: dict[str, Any] = {
     "log_querystring": True,
 }
 
+#: The state folder of the draining profiles: a drain mark is there for as long as the tests run
+#: (every process that imports this module makes it anew).
+DRAINED_STATE_DIR = os.path.join(tempfile.gettempdir(), "dockerflow-conformance-drained")
+#: The drain groups of the draining profiles: ``ready`` is configured, ``readiness`` is not.
+DRAIN_GROUPS = ["ready", "readiness"]
+
 #: The options of each profile, the same for every adapter.
 PROFILES: dict[str, dict[str, Any]] = {
     "default": _COMMON,
@@ -111,7 +120,17 @@ PROFILES: dict[str, dict[str, Any]] = {
     "sampled": {**_COMMON, "summary_sample_rate": 0.3, "summary_slow_ms": 400},
     # Only the errors, the slow and the trace-sampled requests have one.
     "errors_only": {**_COMMON, "summary_sample_rate": 0, "summary_slow_ms": 400},
+    # The pod drains.
+    "draining": {**_COMMON, "state_dir": DRAINED_STATE_DIR, "drain_groups": DRAIN_GROUPS},
+    "draining_quiet": {
+        **_COMMON,
+        "state_dir": DRAINED_STATE_DIR,
+        "drain_groups": DRAIN_GROUPS,
+        "log_probes": False,
+        "metrics": True,
+    },
 }
+make_mark(DRAINED_STATE_DIR, 0, hold=3600)
 
 
 # -- WSGI ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Optional
 from wsgiref.util import setup_testing_defaults
 
@@ -16,6 +17,8 @@ import server_process
 
 from dockerflow_wsgi import direct_log
 from dockerflow_wsgi.checks import clear_checks
+from dockerflow_wsgi.drain import MARK_NAME
+from dockerflow_wsgi.state_dir import default_state_dir
 
 
 class _RecordList(logging.Handler):
@@ -97,6 +100,18 @@ def _no_dockerflow_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("DOCKERFLOW_") or name in _BUILTIN_CHECK_VARIABLES:
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_drain_mark_in_the_default_folder() -> Iterator[None]:
+    """No test may drain the machine: a mark in the default state folder would make every
+    service using it, the tests' own servers included, answer its probes with 503 for ten
+    minutes. A test that drains uses a folder of its own."""
+    mark = Path(default_state_dir()) / MARK_NAME
+    before = mark.stat().st_mtime_ns if mark.exists() else None
+    yield
+    after = mark.stat().st_mtime_ns if mark.exists() else None
+    assert after is None or after == before, f"a test left a drain mark in {mark}"
 
 
 # -- calling WSGI apps like a server ---------------------------------------------------------

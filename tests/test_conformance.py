@@ -271,7 +271,8 @@ class ConformanceServer:
     def wait_until_ready(self) -> None:
         def answers() -> bool:
             try:
-                return httpx.get(f"{self.url}/__lbheartbeat__", timeout=1).status_code == 200
+                # Not the load balancer's probe: a draining profile's answers 503.
+                return httpx.get(f"{self.url}/__version__", timeout=1).status_code == 200
             except httpx.TransportError:
                 return False
 
@@ -570,6 +571,42 @@ def quiet_probes(driver: Driver) -> None:
     assert len(driver.send("GET", "/", profile="quiet").summaries) == 1
 
 
+DRAINING_BODY = {"status": "draining"}
+
+
+def draining_probes(driver: Driver) -> None:
+    for path in ("/__lbheartbeat__", "/__heartbeat__/ready", "/__heartbeat__/readiness/"):
+        outcome = driver.send("GET", path, profile="draining")
+        assert (outcome.status, outcome.json()) == (503, DRAINING_BODY), path
+        assert_dockerflow_headers(outcome)
+        assert only_summary(outcome).fields["code"] == 503
+        echoed = driver.send("GET", path, {"X-Request-ID": "drain-1"}, "draining")
+        assert echoed.header("X-Request-ID") == ["drain-1"]
+        head = driver.send("HEAD", path, profile="draining")
+        assert (head.status, head.body) == (503, b""), path
+        assert driver.send("POST", path, profile="draining").status == 405, path
+
+
+def draining_serves_the_rest(driver: Driver) -> None:
+    heartbeat = driver.send("GET", "/__heartbeat__", profile="draining")
+    assert (heartbeat.status, heartbeat.json()) == (200, HEARTBEAT_BODY)
+    assert driver.send("GET", "/__version__", profile="draining").json() == VERSION
+    assert driver.send("GET", "/__heartbeat__/startup", profile="draining").status == 404
+    app = driver.send("GET", "/", profile="draining")
+    assert (app.status, app.body) == (200, b"hello")
+    assert only_summary(app).fields["code"] == 200
+
+
+def draining_quietly(driver: Driver) -> None:
+    for method in ("GET", "HEAD"):
+        outcome = driver.send(method, "/__lbheartbeat__", {"X-Request-ID": "q-1"}, "draining_quiet")
+        assert outcome.status == 503
+        assert outcome.header("X-Request-ID") == ["q-1"]
+        assert outcome.summaries == []
+    scrape = driver.send("GET", "/__metrics__", profile="draining_quiet")
+    assert re.search(rb"^dockerflow_draining 1\.0$", scrape.body, re.M)
+
+
 def requests_counted(driver: Driver) -> int:
     """The sum of ``dockerflow_requests_total`` of a scrape."""
     outcome = driver.send("GET", "/__metrics__", profile="quiet")
@@ -759,6 +796,9 @@ CASES = [
     Case("framework-reported exception", framework_reported),
     Case("probes unlogged with log_probes off", quiet_probes),
     Case("metrics count every probe", metrics_counts),
+    Case("draining: the probes answer 503", draining_probes),
+    Case("draining: everything else served", draining_serves_the_rest),
+    Case("draining: unlogged probes too, and the gauge", draining_quietly),
     Case("CORS exposes the id header", cors_exposes_the_id),
     Case("reused response", reused_response),
     Case("route as the app matched it", app_routes),

@@ -21,6 +21,7 @@ def _objects(path: Path) -> list[Any]:
 
 def test_there_are_kubernetes_snippets() -> None:
     assert [path.name for path in KUBERNETES_SNIPPETS] == [
+        "kubernetes-drain.yaml",
         "kubernetes-exec-probe.yaml",
         "kubernetes-probes.yaml",
     ]

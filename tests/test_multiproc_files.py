@@ -31,9 +31,9 @@ def test_each_dead_worker_leaves_its_counter_and_histogram_files() -> None:
 
     # A real worker's files once it is marked dead, as gunicorn's child_exit does.
     assert {tuple(row["dead_worker_files"]) for row in rows} == {("counter", "histogram")}
-    # The live worker's three (its requests in progress are a live gauge), and two per dead
-    # worker, each read by the scrape.
-    assert [(row["dead_workers"], row["files"]) for row in rows] == [(0, 3), (3, 9)]
+    # The live worker's four (its requests in progress and whether it drains are live gauges),
+    # and two per dead worker, each read by the scrape.
+    assert [(row["dead_workers"], row["files"]) for row in rows] == [(0, 4), (3, 10)]
 
 
 def test_the_documented_figures_count_two_files_per_dead_worker() -> None:
@@ -41,4 +41,4 @@ def test_the_documented_figures_count_two_files_per_dead_worker() -> None:
     rows = re.findall(r"^([\d,]+) +([\d,]+) +[\d.]+ m?s ", page, re.M)
     assert len(rows) >= 4
     for dead, files in rows:
-        assert int(files.replace(",", "")) == 3 + 2 * int(dead.replace(",", ""))
+        assert int(files.replace(",", "")) == 4 + 2 * int(dead.replace(",", ""))

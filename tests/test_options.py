@@ -82,6 +82,8 @@ def given_keywords(tmp_path: Path) -> dict[str, Any]:
         "non_critical_checks": ["check_redis_connected"],
         "heartbeat_interval": 0,
         "metrics": True,
+        "state_dir": tmp_path / "state",
+        "drain_groups": ["startup"],
         "summary_sample_rate": 0.5,
         "summary_slow_ms": 250,
     }

@@ -1,17 +1,19 @@
-"""The ``dockerflow-wsgi`` command: health probes, ``version.json`` and configuration checks.
+"""The ``dockerflow-wsgi`` command: health probes, ``version.json``, configuration checks, drain.
 
 .. code-block:: text
 
     dockerflow-wsgi heartbeat --app myproject.wsgi:application   # Docker HEALTHCHECK, exec probes
     dockerflow-wsgi version-json --output version.json           # in the image's build step
     dockerflow-wsgi check-config                                 # before a deploy, or at start
+    dockerflow-wsgi drain --seconds 10                           # a Kubernetes preStop hook
 
 Exit status: 0 success (healthy), 1 failure (unhealthy, no commit found), 2 a usage or
 configuration error. Errors are one line on stderr, never a traceback, and no output of this
 command contains a password from a URL.
 
 Each command lives in its own module (:mod:`.heartbeat_command`, :mod:`.version_json`,
-:mod:`.check_config`) with its options and help; this one only puts them together.
+:mod:`.check_config`, :mod:`.drain_command`) with its options and help; this one only puts
+them together.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from collections.abc import Sequence
 from typing import Optional
 
 from .. import __version__
-from . import check_config, heartbeat_command, version_json
+from . import check_config, drain_command, heartbeat_command, version_json
 from .errors import EXIT_USAGE, PROG, CommandError
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``dockerflow-wsgi`` argument parser and its three commands."""
+    """The ``dockerflow-wsgi`` argument parser and its commands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Dockerflow tools for WSGI services that use dockerflow-wsgi.",
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (heartbeat_command, version_json, check_config):
+    for command in (heartbeat_command, version_json, check_config, drain_command):
         command.add_command(commands)
     return parser
 
