@@ -112,6 +112,8 @@ class Config:
     metrics: bool
     state_dir: str
     drain_groups: frozenset[str]
+    transition_runs: int
+    health_log_repeat: float
     summary_sample_rate: float
     summary_slow_ms: int
     #: Where each option's value came from: ``"keyword"``, ``"default"``, or the key or variable

@@ -36,6 +36,7 @@ from .checks.registry import Check
 from .checks.results import CheckResults
 from .checks.runner import CheckRunner
 from .checks.selection import CheckSelection
+from .checks.transitions import Transitions
 from .config import ENVIRONMENT_VARIABLES, VARIABLE_ONLY_OPTIONS, Config, FrameworkSettings
 from .drain import DrainWatch, watch_drain
 from .metrics import Metrics, process_metrics
@@ -86,17 +87,25 @@ class DockerflowCore:
         self.metrics: Optional[Metrics] = process_metrics() if config.metrics else None
         if self.metrics is not None:
             _publish_build_info(self.metrics, config)
+        #: What reports the runs of every heartbeat of this core (the groups' too), so that a
+        #: check in several of them is tracked once: its transitions, its messages' records.
+        self.transitions = Transitions(
+            config.transition_runs, config.health_log_repeat, metrics=self.metrics
+        )
         rules = {
             "cache_ttl": config.heartbeat_cache_ttl,
             "silenced_check_ids": config.silenced_checks,
             "non_critical_checks": config.non_critical_checks,
             "sender": sender,
             "metrics": self.metrics,
+            "transitions": self.transitions,
         }
         self.heartbeat = Heartbeat(self.checks.current, runner, **rules)
         #: The heartbeat of each group, sharing the runner (a check in two groups runs once).
         self.groups = {
-            name: Heartbeat(functools.partial(self.checks.group, members), runner, **rules)
+            name: Heartbeat(
+                functools.partial(self.checks.group, members), runner, name=name, **rules
+            )
             for name, members in config.heartbeat_groups.items()
         }
         #: The checks' runs in the background, when ``heartbeat_interval`` is above zero.

@@ -90,6 +90,11 @@ class Metrics:
             "Runs of the checks, by the status of their result.",
             ["status"],
         )
+        self.check_transitions = prometheus_client.Counter(
+            "dockerflow_check_transitions",
+            "Changes of a check's reported level, by check and new level (see transition_runs).",
+            ["check", "level"],
+        )
         # Each status counted from 0 at start: rate() sees no increase in a series whose first
         # sample is already 1, so a process's first failed run would never show on a dashboard.
         for status in STATUSES.values():
@@ -210,6 +215,10 @@ class Metrics:
         for name, seconds in results.durations.items():
             self.check_duration.labels(name).set(seconds)
         self.heartbeat_runs.labels(level_to_text(results.level)).inc()
+
+    def observe_transition(self, check: str, level: str) -> None:
+        """Count one transition of ``check`` to ``level`` (its text)."""
+        self.check_transitions.labels(check, level).inc()
 
     def exposition(self) -> Answer:
         """The text format of every metric of the process, or of every live worker's under

@@ -142,6 +142,19 @@ def _parse_milliseconds(value: Any, name: str) -> int:
     return milliseconds
 
 
+def _parse_run_count(value: Any, name: str) -> int:
+    problem = f"{name} must be a whole number of runs, 1 or more, got {value!r}"
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    try:
+        runs = value if isinstance(value, int) else int(str(value).strip())
+    except ValueError:
+        raise ValueError(problem) from None
+    if runs < 1:
+        raise ValueError(problem)
+    return runs
+
+
 def _parse_status_code(value: Any, name: str) -> int:
     problem = f"{name} must be an HTTP status code from 500 to 599 (5xx), got {value!r}"
     try:
@@ -551,6 +564,26 @@ OPTIONS: tuple[Option, ...] = (
         "heartbeat groups (comma-separated) that answer ``503`` while the pod drains, besides "
         "``/__lbheartbeat__``",
         default_doc="``readiness``",
+    ),
+    Option(
+        "transition_runs",
+        "DOCKERFLOW_TRANSITION_RUNS",
+        "Optional[Union[int, str]]",
+        _parse_run_count,
+        _value(1),
+        "consecutive runs (a whole number, 1 or more) that must agree on a check's new level "
+        "before it counts as a transition, logged and signalled once (see "
+        ":ref:`health-transitions`)",
+    ),
+    Option(
+        "health_log_repeat",
+        "DOCKERFLOW_HEALTH_LOG_REPEAT",
+        _SECONDS,
+        _parse_seconds_or_zero,
+        _value(300.0),
+        "seconds (a float, zero or more): while a check's message persists, it is logged again "
+        "at most this often, and so is the heartbeat's status while it stays the same; ``0`` logs "
+        "them after every run (see :ref:`health-transitions`)",
     ),
     Option(
         "summary_sample_rate",

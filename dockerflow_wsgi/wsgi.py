@@ -84,6 +84,8 @@ class DockerflowMiddleware:
         metrics: Optional[Union[bool, str]] = None,
         state_dir: Optional[Union[str, os.PathLike[str]]] = None,
         drain_groups: Optional[Union[Iterable[str], str]] = None,
+        transition_runs: Optional[Union[int, str]] = None,
+        health_log_repeat: Optional[Union[float, str]] = None,
         summary_sample_rate: Optional[Union[float, str]] = None,
         summary_slow_ms: Optional[Union[int, str]] = None,
     ) -> None:
@@ -113,6 +115,8 @@ class DockerflowMiddleware:
                     "metrics": metrics,
                     "state_dir": state_dir,
                     "drain_groups": drain_groups,
+                    "transition_runs": transition_runs,
+                    "health_log_repeat": health_log_repeat,
                     "summary_sample_rate": summary_sample_rate,
                     "summary_slow_ms": summary_slow_ms,
                 },

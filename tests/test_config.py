@@ -252,6 +252,7 @@ ACCEPTED_BOOL = r"1/true/yes/on.*0/false/no/off"
 SECONDS = r"seconds"
 STATUS_RANGE = r"500 to 599"
 HEADER_NAME = r"header name"
+RUNS = r"whole number of runs, 1 or more"
 
 # option, variable, bad value, what the message must say about the accepted form
 BAD_VALUES = [
@@ -269,6 +270,14 @@ BAD_VALUES = [
     ("heartbeat_cache_ttl", "DOCKERFLOW_HEARTBEAT_CACHE_TTL", "soon", SECONDS),
     ("heartbeat_cache_ttl", "DOCKERFLOW_HEARTBEAT_CACHE_TTL", "nan", SECONDS),
     ("heartbeat_cache_ttl", "DOCKERFLOW_HEARTBEAT_CACHE_TTL", "inf", SECONDS),
+    ("transition_runs", "DOCKERFLOW_TRANSITION_RUNS", "0", RUNS),
+    ("transition_runs", "DOCKERFLOW_TRANSITION_RUNS", "-2", RUNS),
+    ("transition_runs", "DOCKERFLOW_TRANSITION_RUNS", "2.5", RUNS),
+    ("transition_runs", "DOCKERFLOW_TRANSITION_RUNS", "three", RUNS),
+    ("health_log_repeat", "DOCKERFLOW_HEALTH_LOG_REPEAT", "-1", SECONDS),
+    ("health_log_repeat", "DOCKERFLOW_HEALTH_LOG_REPEAT", "5m", SECONDS),
+    ("health_log_repeat", "DOCKERFLOW_HEALTH_LOG_REPEAT", "nan", SECONDS),
+    ("health_log_repeat", "DOCKERFLOW_HEALTH_LOG_REPEAT", "inf", SECONDS),
     (
         "heartbeat_failed_status_code",
         "DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE",
@@ -354,6 +363,11 @@ def test_bad_keyword_value_names_the_keyword(option, variable, value, accepted):
         ("heartbeat_failed_status_code", 200, STATUS_RANGE),
         ("heartbeat_failed_status_code", 600, STATUS_RANGE),
         ("heartbeat_failed_status_code", True, STATUS_RANGE),
+        ("transition_runs", 0, RUNS),
+        ("transition_runs", True, RUNS),
+        ("transition_runs", 1.5, RUNS),
+        ("health_log_repeat", -0.5, SECONDS),
+        ("health_log_repeat", False, SECONDS),
     ],
 )
 def test_bad_keyword_only_value(option, value, accepted):

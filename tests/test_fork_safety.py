@@ -211,7 +211,7 @@ def scenario_a_cached_result_of_the_parent_is_not_served_in_the_child(
 
 def held_locks(beat: Heartbeat) -> list[Any]:
     """Every lock a heartbeat run takes, each of which a parent's thread may hold at a fork."""
-    return [beat._lock, beat.runner._lock, beat.runner.pool._lock]
+    return [beat._lock, beat.runner._lock, beat.runner.pool._lock, beat.transitions._lock]
 
 
 def scenario_locks_held_in_the_parent_at_the_fork_do_not_block_the_child(
@@ -229,6 +229,14 @@ def scenario_locks_held_in_the_parent_at_the_fork_do_not_block_the_child(
             lock.release()
 
     assert statuses == {"fine": "ok"}
+
+
+def scenario_the_levels_the_parent_reported_are_not_the_childs(fork: Callable[[], int]) -> None:
+    beat = Heartbeat(lambda: [("c", lambda: [checks.Error("down", id="x.E1")])], CheckRunner(5))
+    beat.results()
+    assert beat.transitions.state()["checks"]["c"]["reported"] == checks.ERROR
+
+    assert in_child(fork, beat.transitions.state) == {"checks": {}, "statuses": {}}
 
 
 def test_a_child_never_hands_out_an_id_its_parent_made(forked):
@@ -249,3 +257,7 @@ def test_a_cached_result_of_the_parent_is_not_served_in_the_child(forked):
 
 def test_locks_held_in_the_parent_at_the_fork_do_not_block_the_child(forked):
     forked(scenario_locks_held_in_the_parent_at_the_fork_do_not_block_the_child)
+
+
+def test_the_levels_the_parent_reported_are_not_the_childs(forked):
+    forked(scenario_the_levels_the_parent_reported_are_not_the_childs)

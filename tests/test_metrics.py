@@ -111,7 +111,18 @@ def test_labels_never_hold_the_path_nor_an_invented_method():
         if name.startswith("dockerflow_")
         for metric in family.samples
         for label in metric.labels
-    } <= {"method", "code", "route", "check", "status", "le", "version", "commit", "source"}
+    } <= {
+        "method",
+        "code",
+        "route",
+        "check",
+        "level",
+        "status",
+        "le",
+        "version",
+        "commit",
+        "source",
+    }
 
 
 def test_an_app_that_raises_counts_as_500():

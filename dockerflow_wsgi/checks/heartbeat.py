@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from .. import signals
 from .background import BackgroundRuns, LatestRun
 from .containment import evaluate
-from .messages import ERROR, OK, WARNING, CheckMessage
+from .messages import ERROR, WARNING, CheckMessage, level_to_text
 from .process_local import ProcessLocal
 from .registry import Check
 from .results import CheckResults, fold_results, heartbeat_payload
 from .runner import CheckRunner
 from .selection import UnknownCheck
+from .transitions import Transitions
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["Heartbeat"]
 
 logger = logging.getLogger("dockerflow_wsgi")
-checks_logger = logging.getLogger("dockerflow_wsgi.checks")
 
 
 class Heartbeat(ProcessLocal):
@@ -46,9 +46,10 @@ class Heartbeat(ProcessLocal):
     forked worker starts with neither. With a ``background`` runner, every answer comes from
     its latest run, without waiting for one.
 
-    After each run, every message above ok is logged once on ``dockerflow_wsgi.checks`` at its
-    own level (fields ``check`` and ``id``), a run that found problems is logged on
-    ``dockerflow_wsgi``, and the signals are sent.
+    After each run, ``transitions`` reports it (each check's changes of level, and its messages
+    when they appear, then at most every ``health_log_repeat`` seconds), a run that found
+    problems is logged on ``dockerflow_wsgi`` when its status changed or was last logged that
+    long ago, and the signals are sent.
 
     :param checks: returns the ``(name, check)`` pairs to run; called at every run, so checks
         registered later are included.
@@ -59,6 +60,10 @@ class Heartbeat(ProcessLocal):
     :param sender: the sender of the ``heartbeat_passed`` / ``heartbeat_failed`` signals.
     :param background: the runs to answer from, where checks run in the background.
     :param metrics: where each run is recorded, when Prometheus metrics are on.
+    :param transitions: what reports the runs; heartbeats that share one (a middleware's main
+        heartbeat and its groups) track each check once. By default, one of its own.
+    :param name: the heartbeat's name among those sharing ``transitions``: ``""`` for
+        ``/__heartbeat__``, the group's name for a group's.
     """
 
     def __init__(
@@ -72,6 +77,8 @@ class Heartbeat(ProcessLocal):
         sender: Any = None,
         background: Optional[BackgroundRuns] = None,
         metrics: Optional[Metrics] = None,
+        transitions: Optional[Transitions] = None,
+        name: str = "",
     ) -> None:
         self._checks = checks
         self.runner = runner
@@ -82,6 +89,8 @@ class Heartbeat(ProcessLocal):
         self.sender = sender
         self.background = background
         self.metrics = metrics
+        self.transitions = Transitions() if transitions is None else transitions
+        self.name = name
         self._fresh()
 
     def _start_fresh(self) -> None:
@@ -236,20 +245,17 @@ class Heartbeat(ProcessLocal):
             shared.set_exception(outcome)
 
     def report(self, results: CheckResults) -> None:
-        """Log the run's findings, record them in the metrics, and tell the signal receivers
-        how it went; whatever a receiver raises is logged at ERROR, never raised."""
+        """Record the run in the metrics, report its findings through :attr:`transitions`, log
+        a status that is news, and tell the signal receivers how it went; whatever a receiver
+        raises is logged at ERROR, never raised."""
         if self.metrics is not None:
             self.metrics.observe_run(results)
-        for name, messages in results.messages.items():
-            for message in messages:
-                if message.level > OK:
-                    extra = {"check": name, "id": message.id}
-                    traceback = getattr(message, "traceback", None)
-                    if traceback:
-                        extra["traceback"] = traceback
-                    checks_logger.log(message.level, "%s", message.msg, extra=extra)
+        self.transitions.observe(results.messages, sender=self.sender)
         failed = results.level >= ERROR
-        if results.level >= WARNING:
+        # Asked after every run, so that a status that comes back after a healthy spell is
+        # news again.
+        due = self.transitions.status_due(self.name, level_to_text(results.level))
+        if due and results.level >= WARNING:
             payload = heartbeat_payload(results)
             logger.log(
                 logging.ERROR if failed else logging.WARNING,
