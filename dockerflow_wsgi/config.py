@@ -112,6 +112,7 @@ class Config:
     metrics: bool
     state_dir: str
     drain_groups: frozenset[str]
+    heartbeat_shared: bool
     summary_sample_rate: float
     summary_slow_ms: int
     #: Where each option's value came from: ``"keyword"``, ``"default"``, or the key or variable

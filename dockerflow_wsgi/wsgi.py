@@ -84,6 +84,7 @@ class DockerflowMiddleware:
         metrics: Optional[Union[bool, str]] = None,
         state_dir: Optional[Union[str, os.PathLike[str]]] = None,
         drain_groups: Optional[Union[Iterable[str], str]] = None,
+        heartbeat_shared: Optional[Union[bool, str]] = None,
         summary_sample_rate: Optional[Union[float, str]] = None,
         summary_slow_ms: Optional[Union[int, str]] = None,
     ) -> None:
@@ -113,6 +114,7 @@ class DockerflowMiddleware:
                     "metrics": metrics,
                     "state_dir": state_dir,
                     "drain_groups": drain_groups,
+                    "heartbeat_shared": heartbeat_shared,
                     "summary_sample_rate": summary_sample_rate,
                     "summary_slow_ms": summary_slow_ms,
                 },
