@@ -31,16 +31,19 @@ from .answers import (
 )
 from .checks.background import BackgroundRuns
 from .checks.heartbeat import Heartbeat
+from .checks.messages import CheckMessage
 from .checks.pool import DaemonThreadPool
 from .checks.registry import Check
 from .checks.results import CheckResults
 from .checks.runner import CheckRunner
 from .checks.selection import CheckSelection
+from .checks.shared import SharedRuns
 from .config import ENVIRONMENT_VARIABLES, VARIABLE_ONLY_OPTIONS, Config, FrameworkSettings
 from .drain import DrainWatch, watch_drain
 from .metrics import Metrics, process_metrics
 from .request_id import DEFAULT_REQUEST_ID_HEADER
 from .request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
+from .state_dir import prepare_state_dir
 from .summary import SummaryWriter
 from .version import load_version_json
 
@@ -102,12 +105,7 @@ class DockerflowCore:
         #: The checks' runs in the background, when ``heartbeat_interval`` is above zero.
         self.background: Optional[BackgroundRuns] = None
         if config.heartbeat_interval > 0:
-            self.background = BackgroundRuns(
-                self.checks.current,
-                runner,
-                config.heartbeat_interval,
-                after_run=lambda messages: self.heartbeat.report(self.heartbeat.fold(messages)),
-            )
+            self.background = self._background_runs(runner)
             for heartbeat in self._heartbeats():
                 heartbeat.background = self.background
         #: Whether the pod drains, as ``state_dir`` says; ``None`` when the folder cannot be
@@ -156,6 +154,30 @@ class DockerflowCore:
         self.header_in_context: Optional[str] = (
             None if header.lower() == DEFAULT_REQUEST_ID_HEADER.lower() else header
         )
+
+    def _background_runs(self, runner: CheckRunner) -> BackgroundRuns:
+        """The runs of each process, or with ``heartbeat_shared`` those the processes sharing
+        ``state_dir`` share; each process's own where the folder cannot be used (it logged
+        why)."""
+        config = self.config
+
+        def after_run(messages: dict[str, list[CheckMessage]]) -> None:
+            self.heartbeat.report(self.heartbeat.fold(messages))
+
+        if config.heartbeat_shared and prepare_state_dir(config.state_dir):
+            return SharedRuns(
+                self.checks.current,
+                runner,
+                config.heartbeat_interval,
+                after_run,
+                state_dir=config.state_dir,
+                group_names={name for group in config.heartbeat_groups.values() for name in group},
+                # The reported levels that health transitions carry across a takeover (issue
+                # 24) are not tracked yet: nothing to export, nothing to import.
+                export_state=dict,
+                import_state=lambda state: None,
+            )
+        return BackgroundRuns(self.checks.current, runner, config.heartbeat_interval, after_run)
 
     def _heartbeats(self) -> list[Heartbeat]:
         return [self.heartbeat, *self.groups.values()]
