@@ -5,12 +5,12 @@ background thread; no thread is started here. Real servers: ``test_shared_heartb
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -267,30 +267,23 @@ def test_the_new_runner_imports_the_state_the_last_one_exported(tmp_path, clock)
 
 def test_two_processes_never_both_hold_the_lock(tmp_path, clock):
     lease = Lease(str(tmp_path), "k", clock)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import fcntl, os, sys, time
-                fd = os.open({lease.lock_path!r}, os.O_RDWR | os.O_CREAT)
-                fcntl.lockf(fd, fcntl.LOCK_EX)
-                print("held", flush=True)
-                sys.stdin.readline()
-                """
-            ),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    held, release = os.pipe(), os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - another process holding the lock until told
+        try:
+            descriptor = os.open(lease.lock_path, os.O_RDWR | os.O_CREAT)
+            fcntl.lockf(descriptor, fcntl.LOCK_EX)
+            os.write(held[1], b"held")
+            os.read(release[0], 1)
+        finally:
+            os._exit(0)
     try:
-        assert holder.stdout.readline() == "held\n"
+        assert os.read(held[0], 4) == b"held"
         assert not lease.hold("mine", 10)
         assert lease.holder() is None
     finally:
-        holder.communicate("\n", timeout=10)
+        os.write(release[1], b"x")
+        os.waitpid(child, 0)
     assert lease.hold("mine", 10)
     assert lease.holder().token == "mine"
 
