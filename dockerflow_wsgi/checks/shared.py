@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import tempfile
 import threading
 import time
@@ -120,9 +121,7 @@ def _read_json(path: str) -> Any:
     try:
         with open(path, "rb") as file:
             return json.loads(file.read())
-    except FileNotFoundError:
-        return None
-    except ValueError:
+    except (FileNotFoundError, ValueError):
         return None
 
 
@@ -132,8 +131,6 @@ def _pid_namespace() -> str:
     try:
         return os.readlink("/proc/self/ns/pid")
     except OSError:
-        import socket
-
         return socket.gethostname()
 
 
@@ -293,6 +290,7 @@ class SharedRuns(BackgroundRuns):
         self._token = f"{os.getpid()}-{secrets.token_hex(8)}"
         self._names: Optional[list[str]] = None
         self._lease: Optional[Lease] = None
+        self._result_path: Optional[str] = None
         self._names_due = float("-inf")
         self._next_run = float("-inf")
         self._seen: Optional[tuple[int, int, int]] = None
@@ -308,9 +306,7 @@ class SharedRuns(BackgroundRuns):
     @property
     def result_path(self) -> Optional[str]:
         """The result file of the checks as last listed; ``None`` before."""
-        if self._lease is None:
-            return None
-        return self._lease.path[: -len(".lease")] + ".json"
+        return self._result_path
 
     @property
     def is_runner(self) -> bool:
@@ -361,8 +357,10 @@ class SharedRuns(BackgroundRuns):
         again every interval: a check registered late joins the key at the next one."""
         names = sorted({name for name, _ in self._checks()} | self._group_names)
         if names != self._names:
+            key = checks_key(names)
             self._names = names
-            self._lease = Lease(self.state_dir, checks_key(names), self._clock, self._pid_gone)
+            self._lease = Lease(self.state_dir, key, self._clock, self._pid_gone)
+            self._result_path = os.path.join(self.state_dir, f"heartbeat-{key}.json")
             self._seen = None
         self._names_due = now + self.interval
 
