@@ -310,7 +310,7 @@ class SharedRuns(BackgroundRuns):
 
     @property
     def is_runner(self) -> bool:
-        """Whether this process held the lease when it last looked."""
+        """Whether this process holds the lease, as its file says now."""
         self._fresh()
         holder = None if self._lease is None else self._lease.holder()
         return holder is not None and holder.token == self._token
