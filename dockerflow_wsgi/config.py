@@ -112,6 +112,7 @@ class Config:
     metrics: bool
     state_dir: str
     drain_groups: frozenset[str]
+    heartbeat_shared: bool
     transition_runs: int
     health_log_repeat: float
     summary_sample_rate: float

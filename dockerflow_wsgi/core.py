@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional
 
@@ -31,21 +32,26 @@ from .answers import (
 )
 from .checks.background import BackgroundRuns
 from .checks.heartbeat import Heartbeat
+from .checks.messages import CheckMessage
 from .checks.pool import DaemonThreadPool
 from .checks.registry import Check
 from .checks.results import CheckResults
 from .checks.runner import CheckRunner
 from .checks.selection import CheckSelection
+from .checks.shared import SharedRuns
 from .checks.transitions import Transitions
 from .config import ENVIRONMENT_VARIABLES, VARIABLE_ONLY_OPTIONS, Config, FrameworkSettings
 from .drain import DrainWatch, watch_drain
 from .metrics import Metrics, process_metrics
 from .request_id import DEFAULT_REQUEST_ID_HEADER
 from .request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, USER_ID_KEY
+from .state_dir import prepare_state_dir
 from .summary import SummaryWriter
 from .version import load_version_json
 
 __all__ = ["EXC_INFO_KEY", "REQUEST_ID_KEY", "USER_ID_KEY", "DockerflowCore"]
+
+logger = logging.getLogger("dockerflow_wsgi")
 
 #: Threads that read ``version.json`` and the metrics for an event loop, a pool of their own:
 #: on the check pool they would queue behind hung checks, and ``/__version__`` and
@@ -111,12 +117,7 @@ class DockerflowCore:
         #: The checks' runs in the background, when ``heartbeat_interval`` is above zero.
         self.background: Optional[BackgroundRuns] = None
         if config.heartbeat_interval > 0:
-            self.background = BackgroundRuns(
-                self.checks.current,
-                runner,
-                config.heartbeat_interval,
-                after_run=lambda messages: self.heartbeat.report(self.heartbeat.fold(messages)),
-            )
+            self.background = self._background_runs(runner)
             for heartbeat in self._heartbeats():
                 heartbeat.background = self.background
         #: Whether the pod drains, as ``state_dir`` says; ``None`` when the folder cannot be
@@ -165,6 +166,39 @@ class DockerflowCore:
         self.header_in_context: Optional[str] = (
             None if header.lower() == DEFAULT_REQUEST_ID_HEADER.lower() else header
         )
+
+    def _background_runs(self, runner: CheckRunner) -> BackgroundRuns:
+        """The runs of each process, or with ``heartbeat_shared`` those the processes sharing
+        ``state_dir`` share; each process's own where the folder cannot be used (it logged
+        why)."""
+        config = self.config
+
+        def after_run(messages: dict[str, list[CheckMessage]]) -> None:
+            self.heartbeat.report(self.heartbeat.fold(messages))
+
+        if config.heartbeat_shared and prepare_state_dir(config.state_dir):
+            return SharedRuns(
+                self.checks.current,
+                runner,
+                config.heartbeat_interval,
+                after_run,
+                state_dir=config.state_dir,
+                group_names={name for group in config.heartbeat_groups.values() for name in group},
+                # Each check's reported level travels with the result: a takeover is no
+                # transition.
+                export_state=self.transitions.state,
+                import_state=self._take_over_transitions,
+            )
+        return BackgroundRuns(self.checks.current, runner, config.heartbeat_interval, after_run)
+
+    def _take_over_transitions(self, state: dict[str, Any]) -> None:
+        """The reported levels of the runner this process takes over from; a state that is
+        not one (another version's, a damaged file) is left out with a WARNING, and the checks'
+        levels are then reported afresh."""
+        try:
+            self.transitions.restore(state)
+        except ValueError as exc:
+            logger.warning("The shared heartbeat's reported levels are ignored: %s", exc)
 
     def _heartbeats(self) -> list[Heartbeat]:
         return [self.heartbeat, *self.groups.values()]

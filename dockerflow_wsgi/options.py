@@ -552,7 +552,7 @@ OPTIONS: tuple[Option, ...] = (
         _parse_folder,
         default_state_dir,
         "the folder the processes of one pod (container) share: the drain mark (see "
-        ":ref:`drain`); services sharing a host give each its own",
+        ":ref:`drain`) and the shared heartbeat; services sharing a host give each its own",
         default_doc="``dockerflow-<uid>`` in the system's temporary directory",
     ),
     Option(
@@ -564,6 +564,17 @@ OPTIONS: tuple[Option, ...] = (
         "heartbeat groups (comma-separated) that answer ``503`` while the pod drains, besides "
         "``/__lbheartbeat__``",
         default_doc="``readiness``",
+    ),
+    Option(
+        "heartbeat_shared",
+        "DOCKERFLOW_HEARTBEAT_SHARED",
+        _FLAG,
+        parse_bool,
+        _value(False),
+        "with ``heartbeat_interval`` above 0, the processes sharing ``state_dir`` and running "
+        "the same checks run them once per interval between them, and every one answers from "
+        "that run (ignored without an interval: ``dockerflow-wsgi check-config`` warns; see "
+        ":ref:`shared-heartbeat`)",
     ),
     Option(
         "transition_runs",

@@ -1,4 +1,5 @@
-"""The folder the processes of one pod share (``state_dir``): where the drain mark is.
+"""The folder the processes of one pod share (``state_dir``): where the drain mark is, and the
+shared heartbeat's lease and result.
 
 Every process of a pod that serves through this library, and the ``dockerflow-wsgi drain``
 command run beside them, agree on one folder: ``DOCKERFLOW_STATE_DIR``, else
@@ -65,7 +66,7 @@ def prepare_state_dir(path: str) -> bool:
     log one WARNING saying why (one per folder per process, however many middlewares ask).
 
     A service whose folder cannot be used serves as before: it only cannot be drained through
-    the folder.
+    the folder, and each of its processes runs its own checks.
     """
     with _prepared_lock:
         usable = _prepared.get(path)
@@ -75,7 +76,8 @@ def prepare_state_dir(path: str) -> bool:
             if problem is not None:
                 logger.warning(
                     "state_dir %s cannot be used (%s): this process will not see a drain mark "
-                    "there; set DOCKERFLOW_STATE_DIR to a folder of its own",
+                    "there, nor share heartbeat runs; set DOCKERFLOW_STATE_DIR to a folder of "
+                    "its own",
                     path,
                     problem,
                 )

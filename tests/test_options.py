@@ -84,6 +84,7 @@ def given_keywords(tmp_path: Path) -> dict[str, Any]:
         "metrics": True,
         "state_dir": tmp_path / "state",
         "drain_groups": ["startup"],
+        "heartbeat_shared": True,
         "transition_runs": 3,
         "health_log_repeat": 60,
         "summary_sample_rate": 0.5,

@@ -25,8 +25,14 @@ __all__ = ["BackgroundRuns", "LatestRun"]
 logger = logging.getLogger("dockerflow_wsgi")
 
 
+def _monotonic() -> float:
+    # Looked up at each call, so that a test may move this module's clock.
+    return time.monotonic()
+
+
 class LatestRun(NamedTuple):
-    """The messages of the latest background run, by check, and when it ended."""
+    """The messages of the latest background run, by check, and when it ended (by the clock of
+    the runs that made it)."""
 
     messages: dict[str, list[CheckMessage]]
     ended: float
@@ -42,7 +48,12 @@ class BackgroundRuns(ProcessLocal):
     :param runner: runs them, each under its timeout.
     :param interval: seconds from the end of one run to the start of the next.
     :param after_run: called with the messages of each run (the heartbeat's logs and signals).
+    :param clock: the clock of :attr:`LatestRun.ended` and of its age; ``time.monotonic`` by
+        default.
     """
+
+    #: The thread's name.
+    thread_name = "dockerflow-heartbeat"
 
     def __init__(
         self,
@@ -50,11 +61,13 @@ class BackgroundRuns(ProcessLocal):
         runner: CheckRunner,
         interval: float,
         after_run: Callable[[dict[str, list[CheckMessage]]], None],
+        clock: Optional[Callable[[], float]] = None,
     ) -> None:
         self._checks = checks
         self.runner = runner
         self.interval = interval
         self._after_run = after_run
+        self._clock = clock or _monotonic
         self._fresh()
 
     def _start_fresh(self) -> None:
@@ -78,7 +91,7 @@ class BackgroundRuns(ProcessLocal):
             with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(
-                        target=self._run_forever, name="dockerflow-heartbeat", daemon=True
+                        target=self._run_forever, name=self.thread_name, daemon=True
                     )
                     self._thread.start()
                     atexit.register(self._stop.set)
@@ -95,27 +108,33 @@ class BackgroundRuns(ProcessLocal):
                 # The checks cannot even be listed: the results go stale, and say so.
                 logger.exception("The background heartbeat run failed")
             else:
-                latest = LatestRun(messages, time.monotonic())
-                self.latest = latest
-                if not self.first.done():
-                    self.first.set_result(latest)
-                try:
-                    self._after_run(messages)
-                except Exception:
-                    logger.exception("Reporting a background heartbeat run failed")
+                self._settle(LatestRun(messages, self._clock()))
+                self._report(messages)
             self._stop.wait(self.interval)
+
+    def _settle(self, latest: LatestRun) -> None:
+        """Make ``latest`` the result heartbeats answer from."""
+        self.latest = latest
+        if not self.first.done():
+            self.first.set_result(latest)
+
+    def _report(self, messages: dict[str, list[CheckMessage]]) -> None:
+        try:
+            self._after_run(messages)
+        except Exception:
+            logger.exception("Reporting a background heartbeat run failed")
 
     def is_stale(self, latest: Optional[LatestRun]) -> bool:
         """Whether ``latest`` is no result to trust: none yet, or older than
         :attr:`stale_after`."""
-        return latest is None or time.monotonic() - latest.ended > self.stale_after
+        return latest is None or self._clock() - latest.ended > self.stale_after
 
     def messages_of(
         self, names: Iterable[str], latest: Optional[LatestRun]
     ) -> dict[str, list[CheckMessage]]:
         """The messages of ``names`` in ``latest``, with E105 where there is no result fresh
         enough to trust (a check that has not run yet counts as one without a result)."""
-        now = time.monotonic()
+        now = self._clock()
         if latest is None or self.is_stale(latest):
             age = "none yet" if latest is None else f"the latest is {now - latest.ended:.3g} s old"
             stale = [

@@ -21,6 +21,7 @@ __all__ = [
     "add_command",
     "describe_settings",
     "format_value",
+    "ignored_options",
     "run_check_config",
     "unknown_check_names",
     "unknown_variables",
@@ -39,8 +40,9 @@ _DESCRIPTION = textwrap.fill(
     'setting as "name = value  (source)", where the source is the variable, the default, or '
     "(with --app) a keyword argument of the application's own middleware or the key of its "
     "framework's configuration (app.config, Django's settings). Passwords are masked. Warns "
-    "about DOCKERFLOW_* variables that no option reads, and about group, timeout and "
-    "non-critical names that none of the checks found has.",
+    "about DOCKERFLOW_* variables that no option reads, about options that the others make "
+    "meaningless, and about group, timeout and non-critical names that none of the checks "
+    "found has.",
     width=76,
 )
 
@@ -170,6 +172,21 @@ def unknown_check_names(core: DockerflowCore) -> list[str]:
     return warnings
 
 
+def ignored_options(core: DockerflowCore) -> list[str]:
+    """A warning for each option set where the others make it mean nothing: the service starts
+    (it serves as it would without it), but its operator expected something else."""
+    config = core.config
+    warnings = []
+    if config.heartbeat_shared and config.heartbeat_interval <= 0:
+        warnings.append(
+            f"heartbeat_shared ({_source('heartbeat_shared', core)}) is on but "
+            "heartbeat_interval is 0, so it is ignored: with no background runs there is no "
+            "run to share, and each heartbeat runs the checks itself (set "
+            "DOCKERFLOW_HEARTBEAT_INTERVAL)"
+        )
+    return warnings
+
+
 def unknown_variables(env: Mapping[str, str]) -> list[str]:
     """A warning for each ``DOCKERFLOW_*`` variable the middleware does not read (a typo?)."""
     warnings = []
@@ -182,13 +199,14 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
 
 
 def run_check_config(args: argparse.Namespace) -> int:
-    """Print every setting with its source, after a warning for each unknown variable and
-    each group, timeout or non-critical name that no check has."""
+    """Print every setting with its source, after a warning for each unknown variable, each
+    option set in vain, and each group, timeout or non-critical name that no check has."""
     with application_context(args.verbose):
         core = core_of(args.app)
         lines = describe_settings(core)
         unknown_names = unknown_check_names(core)
-    for warning in [*unknown_variables(os.environ), *unknown_names]:
+        ignored = ignored_options(core)
+    for warning in [*unknown_variables(os.environ), *ignored, *unknown_names]:
         warn(warning)
     print("\n".join(lines))
     return EXIT_OK
