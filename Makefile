@@ -58,9 +58,12 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 ## fleet: what heartbeats cost PostgreSQL and Redis (counted on the wire) at 1, 10 and 100
-## probes/s, on demand / heartbeat_cache_ttl / heartbeat_interval; needs both servers running
+## probes/s, on demand / heartbeat_cache_ttl / heartbeat_interval; then the check runs per
+## interval per pod for 1, 2, 4 and 8 workers with and without heartbeat_shared, and the log
+## lines of a steady failure before and after health_log_repeat; needs both servers running
 fleet: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/fleet.py $(FLEET_ARGS)
+	$(BIN)/python benchmarks/fleet_pod.py $(FLEET_POD_ARGS)
 
 ## drain-bench: rolling restarts behind Debian's HAProxy (/usr/sbin/haproxy), gunicorn and uvicorn,
 ## with plain SIGTERM, `dockerflow-wsgi drain` first, and the gunicorn hook: client-visible errors

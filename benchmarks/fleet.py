@@ -406,6 +406,13 @@ class Service:
     port: int
     pg: Relay
     redis: Relay
+    #: The file gunicorn and the service write to (mozlog JSON, gunicorn's own lines).
+    log: Any = None
+
+    def log_text(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
 
     def counts(self) -> collections.Counter[str]:
         return self.pg.counts() + self.redis.counts()
@@ -431,9 +438,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(setup: Setup, backends: Backends, workers: int, threads: int) -> Iterator[Service]:
+def serve(
+    setup: Setup,
+    backends: Backends,
+    workers: int,
+    threads: int,
+    redis_url: Optional[str] = None,
+) -> Iterator[Service]:
     """The example service under gunicorn behind fresh relays, stopped whatever happens; its
-    log goes to a file, shown when the service does not come up."""
+    log goes to a file, shown when the service does not come up. ``redis_url``: another Redis
+    than the relay's (one that does not answer)."""
     pg_target, redis_target = backends.targets()
     pg_relay = Relay(pg_target, postgresql_parser)
     redis_relay = Relay(redis_target, redis_parser)
@@ -441,7 +455,7 @@ def serve(setup: Setup, backends: Backends, workers: int, threads: int) -> Itera
     environment = _service_environment(
         {
             "DATABASE_URL": backends.database_url(pg_relay.port),
-            "REDIS_URL": backends.redis_url_at(redis_relay.port),
+            "REDIS_URL": redis_url or backends.redis_url_at(redis_relay.port),
             "PORT": str(port),
             "WEB_CONCURRENCY": str(workers),
             "GUNICORN_THREADS": str(threads),
@@ -464,7 +478,7 @@ def serve(setup: Setup, backends: Backends, workers: int, threads: int) -> Itera
         )
         try:
             _wait_until_serving(server, port, workers, log)
-            yield Service(server, port, pg_relay, redis_relay)
+            yield Service(server, port, pg_relay, redis_relay, log)
         finally:
             server.terminate()
             try:
