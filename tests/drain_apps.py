@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable
+from typing import Any
+
+from pid_apps import pid_asgi, pid_wsgi
 
 from dockerflow_wsgi import DockerflowMiddleware
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
@@ -20,34 +22,10 @@ logging.basicConfig(handlers=[MozlogHandler(name="drain-test")], level=logging.I
 logging.getLogger("drain-test").info("started")
 
 
-def _pid_wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [str(os.getpid()).encode()]
+wsgi = DockerflowMiddleware(pid_wsgi)
 
 
-wsgi = DockerflowMiddleware(_pid_wsgi)
-
-
-async def _pid_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            kind = message["type"].rsplit(".", 1)[1]
-            await send({"type": f"lifespan.{kind}.complete"})
-            if kind == "shutdown":
-                return
-    body = str(os.getpid()).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"text/plain")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-asgi = DockerflowASGIMiddleware(_pid_asgi)
+asgi = DockerflowASGIMiddleware(pid_asgi)
 
 
 def sanic_app() -> Any:

@@ -46,6 +46,19 @@ def unused_port() -> int:
             return port
 
 
+def served_environment(tests: Path, **variables: str) -> dict[str, str]:
+    """The environment of a server a test starts serving an app of ``tests``: this process's,
+    without the developer's ``DOCKERFLOW_*`` settings, ``tests`` importable, output unbuffered
+    (the test reads it as it comes), then ``variables``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DOCKERFLOW_")}
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(tests), env.get("PYTHONPATH")])),
+        PYTHONUNBUFFERED="1",
+        **variables,
+    )
+    return env
+
+
 def require_servers_marker() -> None:
     """Fail the running test unless it carries the ``servers`` marker."""
     if running_test is not None and running_test.get_closest_marker("servers") is None:

@@ -14,6 +14,8 @@ import os
 import time
 from typing import Any, Callable
 
+from pid_apps import pid_asgi, pid_wsgi
+
 from dockerflow_wsgi import DockerflowMiddleware
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
 from dockerflow_wsgi.checks import CheckMessage, Info
@@ -35,11 +37,6 @@ def counted() -> list[CheckMessage]:
 CHECKS = [("counted", counted)]
 
 
-def _pid_wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [str(os.getpid()).encode()]
-
-
 def _with_pid_wsgi(app: Any) -> Any:
     def served(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
@@ -50,19 +47,7 @@ def _with_pid_wsgi(app: Any) -> Any:
     return served
 
 
-wsgi = _with_pid_wsgi(DockerflowMiddleware(_pid_wsgi, checks=CHECKS))
-
-
-async def _pid_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            kind = message["type"].rsplit(".", 1)[1]
-            await send({"type": f"lifespan.{kind}.complete"})
-            if kind == "shutdown":
-                return
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
+wsgi = _with_pid_wsgi(DockerflowMiddleware(pid_wsgi, checks=CHECKS))
 
 
 def _with_pid_asgi(app: Any) -> Any:
@@ -78,4 +63,4 @@ def _with_pid_asgi(app: Any) -> Any:
     return served
 
 
-asgi = _with_pid_asgi(DockerflowASGIMiddleware(_pid_asgi, checks=CHECKS))
+asgi = _with_pid_asgi(DockerflowASGIMiddleware(pid_asgi, checks=CHECKS))

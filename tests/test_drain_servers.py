@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from server_process import ServerProcess, unused_port
+from server_process import ServerProcess, served_environment, unused_port
 
 from dockerflow_wsgi.drain import make_mark
 
@@ -134,10 +134,8 @@ SERVERS = {
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
     server = request.param
     port = unused_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("DOCKERFLOW_")}
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")])),
-        PYTHONUNBUFFERED="1",
+    env = served_environment(
+        TESTS,
         DOCKERFLOW_STATE_DIR=str(tmp_path / "state"),
     )
     name = server.split()[0]
@@ -203,10 +201,8 @@ def hooked(tmp_path: Path) -> Iterator[Served]:
     port = unused_port()
     metrics = tmp_path / "metrics"
     metrics.mkdir()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("DOCKERFLOW_")}
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")])),
-        PYTHONUNBUFFERED="1",
+    env = served_environment(
+        TESTS,
         DOCKERFLOW_STATE_DIR=str(tmp_path / "state"),
         DOCKERFLOW_DRAIN_SECONDS="3",
         DOCKERFLOW_METRICS="on",

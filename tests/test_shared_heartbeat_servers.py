@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from server_process import ServerProcess, unused_port
+from server_process import ServerProcess, served_environment, unused_port
 
 TESTS = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -112,10 +112,8 @@ def wait_for(condition: Any, what: str) -> Any:
 
 def start(server: str, workers: int, tmp_path: Path) -> Pod:
     port = unused_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("DOCKERFLOW_")}
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")])),
-        PYTHONUNBUFFERED="1",
+    env = served_environment(
+        TESTS,
         DOCKERFLOW_STATE_DIR=str(tmp_path / "state"),
         DOCKERFLOW_HEARTBEAT_INTERVAL=str(INTERVAL),
         DOCKERFLOW_CHECK_TIMEOUT=str(TIMEOUT),
