@@ -39,9 +39,9 @@ __all__ = [
     "POLL_SECONDS",
     "DrainWatch",
     "cancel_mark",
+    "drain_settings_from_environment",
     "make_mark",
     "seconds_from",
-    "seconds_from_environment",
     "watch_drain",
 ]
 
@@ -76,7 +76,7 @@ def seconds_from(text: str, name: str) -> float:
     return seconds
 
 
-def seconds_from_environment(
+def drain_settings_from_environment(
     environ: Mapping[str, str] = os.environ,
 ) -> tuple[Optional[str], float, float]:
     """The drain's settings from the environment: the state folder (``DOCKERFLOW_STATE_DIR``,

@@ -28,7 +28,7 @@ import signal
 import threading
 from typing import Any
 
-from .drain import MARK_NAME, make_mark, seconds_from_environment
+from .drain import MARK_NAME, drain_settings_from_environment, make_mark
 from .state_dir import default_state_dir
 
 __all__ = ["child_exit", "on_sigterm_drain"]
@@ -43,7 +43,7 @@ def on_sigterm_drain(server: Any) -> None:
 
     A bad ``DOCKERFLOW_DRAIN_*`` value stops the server from starting, with its error.
     """
-    state_dir, seconds, hold = seconds_from_environment()
+    state_dir, seconds, hold = drain_settings_from_environment()
     folder = state_dir or default_state_dir()
     stop = signal.getsignal(signal.SIGTERM)
     master = os.getpid()

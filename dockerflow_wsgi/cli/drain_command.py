@@ -6,7 +6,7 @@ import argparse
 import datetime
 import time
 
-from ..drain import cancel_mark, make_mark, seconds_from, seconds_from_environment
+from ..drain import cancel_mark, drain_settings_from_environment, make_mark, seconds_from
 from ..state_dir import default_state_dir
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 
@@ -74,7 +74,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def run_drain(args: argparse.Namespace) -> int:
     """Make the mark and wait (or remove it); the exit status."""
     try:
-        state_dir, seconds, hold = seconds_from_environment()
+        state_dir, seconds, hold = drain_settings_from_environment()
     except ValueError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     folder = args.state_dir or state_dir or default_state_dir()
