@@ -278,11 +278,14 @@ class ASGIExchange(Exchange):
             for name, _ in headers:
                 # Most names differ in length from both already, and len() is cheaper than
                 # lower().
+                # (bytes and bytearray names alike: both lower(), and compare equal to bytes;
+                # bytes(name) would cost a type call per name, and Content-Type is as long as
+                # X-Request-ID.)
                 size = len(name)
                 if size == length:
-                    if bytes(name).lower() == wanted:
+                    if name.lower() == wanted:
                         has_id = True  # the application's own, as it wants it
-                elif size == _ALLOW_ORIGIN_LENGTH and bytes(name).lower() == _ALLOW_ORIGIN:
+                elif size == _ALLOW_ORIGIN_LENGTH and name.lower() == _ALLOW_ORIGIN:
                     cross_origin = True
             if cross_origin:
                 headers = _with_exposed(headers, self.core.config.request_id_header)
@@ -290,7 +293,9 @@ class ASGIExchange(Exchange):
             if not has_id:
                 # A copy, as Starlette's CORS middleware makes: the list is the application's,
                 # which may send it again (a module-level response) for another request.
-                header = (wanted, self.request_id.encode("latin-1"))
+                # The id is ASCII (generated, or accepted only so): encode()'s UTF-8 is the
+                # same bytes, without looking the codec's name up.
+                header = (wanted, self.request_id.encode())
                 message = {**message, "headers": [*headers, header]}
         try:
             await self._send(message)

@@ -254,6 +254,24 @@ def test_the_apps_own_request_id_header_is_kept():
     assert seen.messages[0]["headers"] == [(b"X-Request-ID", b"own")]
 
 
+@pytest.mark.parametrize("kind", [bytes, bytearray])
+def test_the_apps_own_headers_are_read_as_bytes_or_bytearray(kind):
+    own = [(kind(b"Content-Type"), kind(b"text/plain")), (kind(b"X-Request-ID"), kind(b"own"))]
+    cors = [(kind(b"Access-Control-Allow-Origin"), kind(b"*"))]
+
+    async def app(scope, receive, send):
+        headers = own if scope["path"] == "/own" else cors
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = DockerflowASGIMiddleware(app)
+    kept = call(middleware, http_scope("/own"))
+    assert kept.messages[0]["headers"] == own  # the app's own id, not a second one
+    exposed = call(middleware, http_scope("/cors", headers=[(b"x-request-id", b"abc-123")]))
+    assert exposed.headers[b"access-control-expose-headers"] == b"X-Request-ID"
+    assert exposed.headers[b"x-request-id"] == b"abc-123"
+
+
 def test_a_response_sent_again_carries_each_requests_own_id():
     """The application's header list is its own: a module-level response sent for every
     request must not keep the first request's id."""
