@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import pytest
 import webtest
+from asgi_scope import http_scope
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.test import override_settings
@@ -86,20 +87,7 @@ def test_wsgi_summaries_have_the_route_django_resolved(summary_records):
 
 
 def asgi_get(app: Any, request_path: str) -> int:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": request_path,
-        "raw_path": request_path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(request_path)
     sent: list[dict[str, Any]] = []
     bodies = [{"type": "http.request", "body": b"", "more_body": False}]
 

@@ -31,6 +31,7 @@ from wsgiref.util import setup_testing_defaults
 import conformance_apps
 import httpx
 import pytest
+from asgi_scope import http_scope
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from server_process import HOST, ServerProcess, unused_port
@@ -111,20 +112,9 @@ def wsgi_request(app: Any, path: str = "/", **headers: str) -> None:
 
 async def asgi_request(app: Any, path: str = "/", **headers: str) -> None:
     """One raw ASGI request through ``app``; its exception swallowed."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(
+        path, headers=[(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    )
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
