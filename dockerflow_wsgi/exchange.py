@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from contextvars import Token
 from math import trunc
+from sys import modules
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Optional
 from zlib import crc32
 
 from .request_id import request_id_header_var, request_id_var
-from .request_keys import EXC_INFO_KEY, ROUTE_KEY, USER_ID_KEY
+from .request_keys import EXC_INFO_KEY, ROUTE_KEY, SPAN_KEY, USER_ID_KEY
 from .summary import RequestFacts
-from .tracing import is_sampled
+from .tracing import OPENTELEMETRY_TRACE, is_sampled, request_span
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,6 +64,7 @@ class Exchange(RequestFacts):
         "reports",
         "request_id",
         "route",
+        "span",
         "started",
         "traceparent",
         "user_id",
@@ -93,6 +95,9 @@ class Exchange(RequestFacts):
         #: When the last byte of the body was handed to the server, if it was.
         self.ended: Optional[float] = None
         self.finished = False
+        #: The request's OpenTelemetry span: ``None`` until :meth:`see_span` looks, ``False``
+        #: when it found none.
+        self.span: Any = None
         if core.metrics is not None:
             core.metrics.request_started()
         self.started = perf_counter()
@@ -118,6 +123,19 @@ class Exchange(RequestFacts):
         _reset_request_id(self._id_token)
         if self._header_token is not None:
             request_id_header_var.reset(self._header_token)
+
+    def see_span(self) -> None:
+        """Note the request's OpenTelemetry span, for the summary's ids: the one a framework
+        integration reported at :data:`SPAN_KEY`, else the one current now.
+
+        An adapter calls it as the response starts, when ``opentelemetry.trace`` is imported
+        (a framework's instrumentation may end its span before the request ends: Flask's, at
+        the end of its request context); :meth:`finish` calls it for a request that ended
+        without a response (the application raised).
+        """
+        reports = self.reports
+        span = reports[SPAN_KEY] if SPAN_KEY in reports else request_span(self.request_id)
+        self.span = span or False
 
     def finish(self, exc_info: Any = None) -> None:
         """End the request, once: its metrics and, unless sampling leaves it out, its summary.
@@ -150,6 +168,8 @@ class Exchange(RequestFacts):
             )
         if not self.log:
             return
+        if self.span is None and OPENTELEMETRY_TRACE in modules:
+            self.see_span()
         # trunc() gives what int() gives for a float, without a call of the int type (its
         # construction costs the request ~450 instructions more, counted by callgrind).
         milliseconds = trunc(seconds * 1000)
