@@ -66,6 +66,7 @@ PAGES = [
     "deployment",
     "probes",
     "observability",
+    "opentelemetry",
     "migration",
     "performance",
     "changelog",
