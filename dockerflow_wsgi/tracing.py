@@ -27,6 +27,8 @@ __all__ = [
 
 #: The module of OpenTelemetry's tracing API: looked up in ``sys.modules``, never imported.
 OPENTELEMETRY_TRACE = "opentelemetry.trace"
+# Imported by the tracing API's module: there whenever OPENTELEMETRY_TRACE is.
+_OPENTELEMETRY_CONTEXT = "opentelemetry.context"
 #: The attribute of a request's recording span that holds the request's id.
 REQUEST_ID_ATTRIBUTE = "dockerflow.request_id"
 
@@ -98,9 +100,13 @@ def request_span(request_id: str) -> Any:
 
     Only for a caller that found :data:`OPENTELEMETRY_TRACE` in ``sys.modules``.
     """
+    # The API's current context: empty, it holds no span, which the usual request of a service
+    # that imports OpenTelemetry without tracing learns at the cost of this one call.
+    context = sys.modules[_OPENTELEMETRY_CONTEXT].get_current()
+    if not context:
+        return None
     trace = sys.modules[OPENTELEMETRY_TRACE]
-    span = trace.get_current_span()
-    # The usual answer without a span: the one invalid span, known without asking it.
+    span = trace.get_current_span(context)
     if span is trace.INVALID_SPAN:
         return None
     context = span.get_span_context()

@@ -554,3 +554,20 @@ def test_a_span_found_late_is_ended_before_the_summary_is_written(spans, summary
     (outer,) = named(spans.get_finished_spans(), "outer")
     assert (summary.trace_id, summary.span_id) == hex_ids(outer)
     assert outer.attributes["dockerflow.request_id"] == summary.rid
+
+
+def test_a_tracer_provider_that_raises_leaves_the_heartbeat_answering(
+    monkeypatch, dockerflow_records
+):
+    class Broken(TracerProvider):
+        def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("the exporter is misconfigured")
+
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: Broken())
+    monkeypatch.setattr("dockerflow_wsgi.checks.spans._failure_logged", False)
+    app = webtest.TestApp(DockerflowMiddleware(wsgi_hello, checks=[("fine", fine)]))
+
+    for _ in range(3):
+        assert app.get("/__heartbeat__").json["status"] == "ok"
+    (warning,) = [record for record in dockerflow_records if "untraced" in record.getMessage()]
+    assert warning.exc_info[1].args == ("the exporter is misconfigured",)

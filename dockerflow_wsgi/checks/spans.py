@@ -15,6 +15,7 @@ dictionary lookup per run.
 from __future__ import annotations
 
 import contextvars
+import logging
 import sys
 import time
 from collections.abc import Mapping
@@ -49,6 +50,22 @@ HEARTBEAT_LEVEL = "dockerflow.heartbeat.level"
 
 _INSTRUMENTATION_NAME = "dockerflow_wsgi"
 
+logger = logging.getLogger("dockerflow_wsgi")
+# Whether this process said already that its tracer provider failed: once is enough.
+_failure_logged = False
+
+
+def _log_failure(step: str) -> None:
+    """A tracer provider is the application's (or a vendor's) code: whatever it raises, the
+    checks still run and the heartbeat answers, untraced; the first failure is logged."""
+    global _failure_logged
+    if not _failure_logged:
+        _failure_logged = True
+        logger.warning(
+            "OpenTelemetry failed to %s; heartbeat runs go on untraced", step, exc_info=True
+        )
+
+
 Fold = Callable[[Mapping[str, list[CheckMessage]]], CheckResults]
 
 
@@ -63,11 +80,15 @@ def start_run_trace(*, root: bool, fold: Fold) -> Optional[RunTrace]:
     trace = sys.modules.get(OPENTELEMETRY_TRACE)
     if trace is None:
         return None
-    provider = trace.get_tracer_provider()
-    if isinstance(provider, trace.ProxyTracerProvider):
-        # No provider set: every span would be a no-op.
+    try:
+        provider = trace.get_tracer_provider()
+        if isinstance(provider, trace.ProxyTracerProvider):
+            # No provider set: every span would be a no-op.
+            return None
+        return RunTrace(trace, provider, root=root, fold=fold)
+    except Exception:
+        _log_failure("start a heartbeat run's span")
         return None
-    return RunTrace(trace, provider, root=root, fold=fold)
 
 
 class RunTrace:
@@ -89,19 +110,28 @@ class RunTrace:
     def check_context(self, name: str) -> contextvars.Context:
         """Start the span of the check ``name``: the context to run the check in, a copy of the
         current one in which that span is current."""
-        span = self._tracer.start_span(
-            CHECK_SPAN, context=self._parent, attributes={CHECK_NAME: name}
-        )
-        self._checks[name] = span
         context = contextvars.copy_context()
-        # In the copy only: its token is never needed, the copy being dropped with the call.
-        attach = sys.modules["opentelemetry.context"].attach
-        context.run(attach, self._trace.set_span_in_context(span, self._parent))
+        try:
+            span = self._tracer.start_span(
+                CHECK_SPAN, context=self._parent, attributes={CHECK_NAME: name}
+            )
+            self._checks[name] = span
+            # In the copy only: its token is never needed, the copy being dropped with the call.
+            attach = sys.modules["opentelemetry.context"].attach
+            context.run(attach, self._trace.set_span_in_context(span, self._parent))
+        except Exception:
+            _log_failure("start a check's span")
         return context
 
     def end(self, messages: Mapping[str, list[CheckMessage]], ended: Mapping[str, float]) -> None:
         """End the run's spans: each check's when it returned (``ended``, by the monotonic
         clock) or now, for one the run stopped waiting for."""
+        try:
+            self._end(messages, ended)
+        except Exception:
+            _log_failure("end a heartbeat run's spans")
+
+    def _end(self, messages: Mapping[str, list[CheckMessage]], ended: Mapping[str, float]) -> None:
         trace = self._trace
         results = self._fold(messages)
         now = time.monotonic()
