@@ -12,7 +12,6 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, MutableMapping
-from sys import modules
 from typing import Any, Callable, Optional
 
 from .answers import GROUPS_PATH
@@ -24,7 +23,7 @@ from .options import with_option_docs
 from .request_id import accept_request_id, mark_exception
 from .request_keys import REQUEST_ID_KEY
 from .routes import asgi_route
-from .tracing import OPENTELEMETRY_TRACE
+from .tracing import span_watch
 
 __all__ = ["DockerflowASGIMiddleware"]
 
@@ -273,7 +272,7 @@ class ASGIExchange(Exchange):
             if self.route is None and "route" in self.scope:
                 # Starlette's router, or FastAPI's, matched a route of the application.
                 self.route = asgi_route(self.scope)
-            if OPENTELEMETRY_TRACE in modules:
+            if span_watch.tracing:
                 # Now, while an instrumentation inside this middleware has its span current.
                 self.see_span()
             wanted = self._request_id_header

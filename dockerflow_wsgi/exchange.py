@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from contextvars import Token
 from math import trunc
-from sys import modules
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Optional
 from zlib import crc32
@@ -20,7 +19,7 @@ from zlib import crc32
 from .request_id import request_id_header_var, request_id_var
 from .request_keys import EXC_INFO_KEY, ROUTE_KEY, SPAN_KEY, USER_ID_KEY
 from .summary import RequestFacts
-from .tracing import OPENTELEMETRY_TRACE, is_sampled, request_span
+from .tracing import is_sampled, request_span, span_watch
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -101,6 +100,9 @@ class Exchange(RequestFacts):
         if core.metrics is not None:
             core.metrics.request_started()
         self.started = perf_counter()
+        if self.started >= span_watch.next_look:
+            # At most once a second, until a tracer provider is set.
+            span_watch.look(self.started)
         # A request begins entered: enter()'s two lines, here rather than by its call, which
         # would cost each request as much again.
         self._id_token = _set_request_id(request_id)
@@ -128,10 +130,11 @@ class Exchange(RequestFacts):
         """Note the request's OpenTelemetry span, for the summary's ids: the one a framework
         integration reported at :data:`SPAN_KEY`, else the one current now.
 
-        An adapter calls it as the response starts, when ``opentelemetry.trace`` is imported
-        (a framework's instrumentation may end its span before the request ends: Flask's, at
-        the end of its request context); :meth:`finish` calls it for a request that ended
-        without a response (the application raised).
+        An adapter calls it as the response starts, where a tracer provider is set
+        (:data:`~dockerflow_wsgi.tracing.span_watch`): a framework's instrumentation may end its
+        span before the request ends (Flask's, at the end of its request context).
+        :meth:`finish` calls it for a request that ended without a response (the application
+        raised).
         """
         reports = self.reports
         span = reports[SPAN_KEY] if SPAN_KEY in reports else request_span(self.request_id)
@@ -168,7 +171,7 @@ class Exchange(RequestFacts):
             )
         if not self.log:
             return
-        if self.span is None and OPENTELEMETRY_TRACE in modules:
+        if self.span is None and span_watch.tracing:
             self.see_span()
         # trunc() gives what int() gives for a float, without a call of the int type (its
         # construction costs the request ~450 instructions more, counted by callgrind).

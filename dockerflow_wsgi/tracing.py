@@ -18,17 +18,18 @@ from typing import Any, Optional
 __all__ = [
     "OPENTELEMETRY_TRACE",
     "REQUEST_ID_ATTRIBUTE",
+    "SpanWatch",
     "add_span_ids",
     "is_sampled",
     "request_span",
     "span_ids",
+    "span_watch",
     "trace_id_of",
+    "tracer_provider_set",
 ]
 
 #: The module of OpenTelemetry's tracing API: looked up in ``sys.modules``, never imported.
 OPENTELEMETRY_TRACE = "opentelemetry.trace"
-# Imported by the tracing API's module: there whenever OPENTELEMETRY_TRACE is.
-_OPENTELEMETRY_CONTEXT = "opentelemetry.context"
 #: The attribute of a request's recording span that holds the request's id.
 REQUEST_ID_ATTRIBUTE = "dockerflow.request_id"
 
@@ -90,6 +91,53 @@ def add_span_ids(record: logging.LogRecord) -> None:
         record.otelTraceSampled = context.trace_flags.sampled
 
 
+def tracer_provider_set() -> bool:
+    """Whether OpenTelemetry's tracing API is imported and its global tracer provider set
+    (``trace.set_tracer_provider``, or the ``opentelemetry-instrument`` command): before, no
+    instrumentation can make a span of this service's, and no heartbeat run is traced."""
+    trace = sys.modules.get(OPENTELEMETRY_TRACE)
+    if trace is None:
+        return False
+    try:
+        provider = trace.get_tracer_provider()
+    except Exception:
+        # OTEL_PYTHON_TRACER_PROVIDER names a provider that cannot be loaded (OpenTelemetry
+        # logs why): nothing traces.
+        return False
+    return not isinstance(provider, trace.ProxyTracerProvider)
+
+
+class SpanWatch:
+    """Whether this process's requests may run in spans of its own: a tracer provider set.
+
+    Asking OpenTelemetry for the current span costs a request as much as 5 % of the
+    pass-through, and a service that only has the API imported (FastAPI imports it wherever it
+    is installed; so do many client libraries) has none to find. So a request reads
+    :attr:`tracing`, and :meth:`look` asks :func:`tracer_provider_set` at most once a second
+    until it says yes, then never again: a process sets its provider once, at its start.
+    """
+
+    __slots__ = ("next_look", "tracing")
+
+    #: Seconds between two looks while no provider is set.
+    INTERVAL = 1.0
+
+    def __init__(self) -> None:
+        #: Whether a tracer provider is set: requests then look for their span.
+        self.tracing = False
+        #: When (by ``time.perf_counter``) to look again; never, once a provider is set.
+        self.next_look = 0.0
+
+    def look(self, now: float) -> None:
+        """Ask whether a tracer provider is set now (``now`` by ``time.perf_counter``)."""
+        self.tracing = tracer_provider_set()
+        self.next_look = float("inf") if self.tracing else now + self.INTERVAL
+
+
+#: The process's watch, which every middleware reads.
+span_watch = SpanWatch()
+
+
 def request_span(request_id: str) -> Any:
     """The OpenTelemetry span current now, if an instrumentation started it in this service,
     else ``None``. A recording one is given the request's id as :data:`REQUEST_ID_ATTRIBUTE`.
@@ -98,15 +146,12 @@ def request_span(request_id: str) -> Any:
     is (remote), is not this service's: its trace id is the ``traceparent``'s, which the summary
     has without it.
 
-    Only for a caller that found :data:`OPENTELEMETRY_TRACE` in ``sys.modules``.
+    Only for a caller that found :data:`OPENTELEMETRY_TRACE` in ``sys.modules`` (as
+    :attr:`SpanWatch.tracing` does).
     """
-    # The API's current context: empty, it holds no span, which the usual request of a service
-    # that imports OpenTelemetry without tracing learns at the cost of this one call.
-    context = sys.modules[_OPENTELEMETRY_CONTEXT].get_current()
-    if not context:
-        return None
     trace = sys.modules[OPENTELEMETRY_TRACE]
-    span = trace.get_current_span(context)
+    span = trace.get_current_span()
+    # The answer without a span: the one invalid span, known without asking it.
     if span is trace.INVALID_SPAN:
         return None
     context = span.get_span_context()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from sys import modules
 from typing import Any, Callable, Optional, Union
 
 from .answers import ANSWERED_METHODS, DRAINING, GROUPS_PATH, LBHEARTBEAT, DeliberateError, Route
@@ -31,7 +30,7 @@ from .pep3333 import (
 from .request_id import accept_request_id, generate_request_id, mark_exception
 from .request_keys import REQUEST_ID_KEY
 from .routes import wsgi_route_finder
-from .tracing import OPENTELEMETRY_TRACE
+from .tracing import span_watch
 
 __all__ = ["DeliberateError", "DockerflowMiddleware", "find_middleware"]
 
@@ -308,7 +307,7 @@ class WSGIExchange(Exchange):
             # Now, while the framework's request is still there; a Dockerflow path keeps its
             # own route (no framework request saw it).
             self.route = core.route_finder(self.environ)
-        if OPENTELEMETRY_TRACE in modules:
+        if span_watch.tracing:
             # Now, while a framework's instrumentation has its span current (Flask's ends it
             # with its request context, before the body is closed).
             self.see_span()

@@ -37,6 +37,7 @@ from dockerflow_wsgi import DockerflowMiddleware, checks
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
 from dockerflow_wsgi.flask import Dockerflow
 from dockerflow_wsgi.logging import RequestIdLogFilter
+from dockerflow_wsgi.tracing import SpanWatch
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -488,6 +489,8 @@ async def asgi():
                          receive, send)
     return sent
 asyncio.run(asgi())
+from dockerflow_wsgi.tracing import span_watch
+assert span_watch.tracing is False
 print("IMPORTED", sorted(name for name in sys.modules if name.startswith("opentelemetry")))
 """
 
@@ -521,17 +524,57 @@ def test_nothing_of_opentelemetry_is_imported_by_a_service_that_does_not(blocker
     assert first["trace_id"] == CALLER_TRACE_ID and "span_id" not in first
 
 
-def test_the_pass_through_looks_for_no_span_when_opentelemetry_is_not_imported(monkeypatch):
-    """Without ``opentelemetry.trace`` in ``sys.modules`` the span is never looked for: an
-    application that imports OpenTelemetry later is seen from its next request on."""
-    calls: list[str] = []
-    monkeypatch.setattr("dockerflow_wsgi.exchange.request_span", lambda rid: calls.append(rid))
-    monkeypatch.delitem(sys.modules, "opentelemetry.trace")
-    wsgi_get(DockerflowMiddleware(wsgi_hello), {})
-    assert calls == []
-    monkeypatch.setitem(sys.modules, "opentelemetry.trace", trace)
-    request_id = wsgi_get(DockerflowMiddleware(wsgi_hello), {})
-    assert calls == [request_id]
+def test_the_watch_asks_for_a_provider_at_most_once_a_second_until_one_is_set(monkeypatch):
+    """Asking OpenTelemetry costs a request more than finding nothing: a request reads a flag,
+    and the flag is looked at again at most once a second, and never once a provider is set."""
+    answers = iter([False, False, True])
+    asked: list[float] = []
+
+    def provider_set() -> bool:
+        asked.append(now)
+        return next(answers)
+
+    monkeypatch.setattr("dockerflow_wsgi.tracing.tracer_provider_set", provider_set)
+    watch = SpanWatch()
+    for now in (10.0, 10.4, 10.99, 11.0, 11.5, 12.2, 13.0, 500.0):
+        if now >= watch.next_look:
+            watch.look(now)
+    assert asked == [10.0, 11.0, 12.2]
+    assert watch.tracing is True
+
+
+PROVIDER_SET_LATE = """
+import time, webtest
+from dockerflow_wsgi import DockerflowMiddleware
+from dockerflow_wsgi.logging import configure
+from opentelemetry import trace
+from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+from opentelemetry.sdk.trace import TracerProvider
+
+configure(name="late")
+
+def hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+app = webtest.TestApp(OpenTelemetryMiddleware(DockerflowMiddleware(hello)))
+app.get("/")
+trace.set_tracer_provider(TracerProvider())
+time.sleep(1.1)
+app.get("/")
+"""
+
+
+def test_a_provider_set_after_the_first_request_is_seen_within_a_second():
+    result = run_python(PROVIDER_SET_LATE)
+
+    before, after = [
+        line["Fields"]
+        for line in map(json.loads, result.stdout.splitlines())
+        if line["Type"] == "request.summary"
+    ]
+    assert "span_id" not in before
+    assert len(after["span_id"]) == 16
 
 
 def test_a_span_found_late_is_ended_before_the_summary_is_written(spans, summary_records):

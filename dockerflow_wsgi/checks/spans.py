@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
-from ..tracing import OPENTELEMETRY_TRACE
+from ..tracing import OPENTELEMETRY_TRACE, tracer_provider_set
 from .containment import CheckFailure
 from .messages import ERROR, OK, CheckMessage, level_to_text
 from .results import CheckResults
@@ -77,15 +77,11 @@ def start_run_trace(*, root: bool, fold: Fold) -> Optional[RunTrace]:
     :param fold: folds the run's messages under the heartbeat's rules (silenced ids,
         non-critical checks), for the levels the spans report.
     """
-    trace = sys.modules.get(OPENTELEMETRY_TRACE)
-    if trace is None:
+    if not tracer_provider_set():
         return None
+    trace = sys.modules[OPENTELEMETRY_TRACE]
     try:
-        provider = trace.get_tracer_provider()
-        if isinstance(provider, trace.ProxyTracerProvider):
-            # No provider set: every span would be a no-op.
-            return None
-        return RunTrace(trace, provider, root=root, fold=fold)
+        return RunTrace(trace, trace.get_tracer_provider(), root=root, fold=fold)
     except Exception:
         _log_failure("start a heartbeat run's span")
         return None

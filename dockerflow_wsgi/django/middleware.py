@@ -15,7 +15,7 @@ from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse
 
 from ..request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, ROUTE_KEY, SPAN_KEY, USER_ID_KEY
-from ..tracing import OPENTELEMETRY_TRACE, request_span
+from ..tracing import request_span, span_watch
 
 __all__ = ["DockerflowDjangoMiddleware"]
 
@@ -97,7 +97,7 @@ class DockerflowDjangoMiddleware:
             # Under ASGI, Django builds META from the scope's headers only: the id goes where a
             # view finds it under WSGI.
             request.META[REQUEST_ID_KEY] = scope[REQUEST_ID_KEY]
-        if OPENTELEMETRY_TRACE in sys.modules:
+        if span_watch.tracing:
             _report_span(request)
         try:
             response = self.get_response(request)
