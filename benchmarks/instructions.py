@@ -313,7 +313,7 @@ WSGI_SCENARIOS: dict[str, tuple[str, Callable[[], WSGIApp], str, dict[str, str]]
         {},
     ),
     "ours_otel": (
-        "bare app + DockerflowMiddleware, OpenTelemetry imported, no tracer provider",
+        "+ OpenTelemetry's API imported, no tracer provider",
         lambda: with_opentelemetry_imported(ours),
         "/",
         {},
