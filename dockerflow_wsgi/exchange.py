@@ -99,10 +99,10 @@ class Exchange(RequestFacts):
         self.span: Any = None
         if core.metrics is not None:
             core.metrics.request_started()
-        self.started = perf_counter()
-        if self.started >= span_watch.next_look:
+        self.started = started = perf_counter()
+        if started >= span_watch.next_look:
             # At most once a second, until a tracer provider is set.
-            span_watch.look(self.started)
+            span_watch.look(started)
         # A request begins entered: enter()'s two lines, here rather than by its call, which
         # would cost each request as much again.
         self._id_token = _set_request_id(request_id)

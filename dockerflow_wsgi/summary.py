@@ -141,10 +141,9 @@ class SummaryWriter:
         query = request.query
         if query is not None:
             fields["querystring"] = clip(mask_query(query))
-        span = request.span
-        if span:
+        if request.span:
             # The trace the service is in: the caller's, continued, or one begun here.
-            fields["trace_id"], fields["span_id"] = span_ids(span)
+            fields["trace_id"], fields["span_id"] = span_ids(request.span)
         else:
             traceparent = request.traceparent
             if traceparent is not None:
