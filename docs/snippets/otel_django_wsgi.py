@@ -2,7 +2,8 @@
 "dockerflow_wsgi.django.DockerflowDjangoMiddleware" in MIDDLEWARE, which hands the span of
 Django's instrumentation to the summary: Django's span ends before its response starts.
 
-pip install 'dockerflow-wsgi[django]' opentelemetry-sdk opentelemetry-instrumentation-django
+pip install '/path/to/dockerflow-wsgi[django]' opentelemetry-sdk \
+    opentelemetry-instrumentation-django
 """
 
 import os

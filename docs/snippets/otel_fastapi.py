@@ -1,7 +1,7 @@
 """FastAPI traced by OpenTelemetry: the summary's trace_id and span_id are those of the span
 FastAPI's instrumentation made for the request; the spans are kept in memory here, to read.
 
-pip install dockerflow-wsgi fastapi opentelemetry-sdk opentelemetry-instrumentation-fastapi
+pip install /path/to/dockerflow-wsgi fastapi opentelemetry-sdk opentelemetry-instrumentation-fastapi
 """
 
 from fastapi import FastAPI

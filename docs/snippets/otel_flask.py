@@ -1,7 +1,7 @@
 """Flask traced by OpenTelemetry: each summary carries the trace_id and span_id of the span
 Flask's instrumentation made for the request, and each heartbeat run is a trace of spans.
 
-pip install 'dockerflow-wsgi[flask]' opentelemetry-sdk opentelemetry-instrumentation-flask
+pip install '/path/to/dockerflow-wsgi[flask]' opentelemetry-sdk opentelemetry-instrumentation-flask
 """
 
 from flask import Flask

@@ -2,7 +2,7 @@
 middleware, around Dockerflow's: the probes are traced too, and a heartbeat run on demand is a
 child of its probe's span.
 
-pip install dockerflow-wsgi opentelemetry-sdk opentelemetry-instrumentation-wsgi
+pip install /path/to/dockerflow-wsgi opentelemetry-sdk opentelemetry-instrumentation-wsgi
 """
 
 from opentelemetry import trace
