@@ -1,8 +1,9 @@
-"""The scope of a raw ASGI ``http`` request, as a server would make it, for tests that call an
-ASGI application directly."""
+"""The scope of a raw ASGI ``http`` request, as a server would make it, and the whole request,
+for tests that call an ASGI application directly."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Optional
 
 
@@ -24,3 +25,23 @@ def http_scope(
         "server": ("testserver", 80),
         **extra,
     }
+
+
+def asgi_request(app: Any, scope: dict) -> list[dict[str, Any]]:
+    """Call ``app`` with ``scope`` and an empty body, on an event loop of its own: the messages
+    it sent. After the body, ``receive`` waits, as a server's does until the client goes away
+    (Django listens for that disconnect until its response is sent)."""
+    sent: list[dict[str, Any]] = []
+    bodies = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if bodies:
+            return bodies.pop()
+        await asyncio.Event().wait()
+        raise AssertionError("never set")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent

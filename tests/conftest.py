@@ -18,6 +18,7 @@ import server_process
 from dockerflow_wsgi import direct_log
 from dockerflow_wsgi.checks import clear_checks
 from dockerflow_wsgi.drain import MARK_NAME
+from dockerflow_wsgi.logging import RequestIdLogFilter
 from dockerflow_wsgi.state_dir import default_state_dir
 
 
@@ -31,10 +32,15 @@ class _RecordList(logging.Handler):
 
 
 @contextlib.contextmanager
-def _capture(logger_name: str, level: int) -> Iterator[list[logging.LogRecord]]:
-    """Collect the records of one logger, then put its handlers and level back."""
+def _capture(
+    logger_name: str, level: int, *filters: logging.Filter
+) -> Iterator[list[logging.LogRecord]]:
+    """Collect the records of one logger (through ``filters``, as a handler of the application
+    would see them), then put its handlers and level back."""
     logger = logging.getLogger(logger_name)
     handler = _RecordList()
+    for record_filter in filters:
+        handler.addFilter(record_filter)
     previous_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(level)
@@ -49,6 +55,14 @@ def _capture(logger_name: str, level: int) -> Iterator[list[logging.LogRecord]]:
 def summary_records() -> Iterator[list[logging.LogRecord]]:
     """The records of the ``request.summary`` logger, with that logger enabled at INFO."""
     with _capture("request.summary", logging.INFO) as records:
+        yield records
+
+
+@pytest.fixture
+def app_records() -> Iterator[list[logging.LogRecord]]:
+    """Records of the application's ``app`` logger, through the request id filter, as a
+    handler sees them: with ``rid`` and the active OpenTelemetry span's ids."""
+    with _capture("app", logging.INFO, RequestIdLogFilter()) as records:
         yield records
 
 

@@ -12,13 +12,12 @@ one); by hand::
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any
 
 import pytest
 import webtest
-from asgi_scope import http_scope
+from asgi_scope import asgi_request, http_scope
 from opentelemetry.trace import SpanKind
 from otel_spans import exporter, hex_ids, provider
 
@@ -52,21 +51,8 @@ def asgi_get(headers: dict[str, str]) -> str:
         headers=[(b"host", b"testserver")]
         + [(name.encode(), value.encode()) for name, value in headers.items()],
     )
-    sent: list[dict[str, Any]] = []
-    bodies = [{"type": "http.request", "body": b"", "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        if bodies:
-            return bodies.pop()
-        # Django listens for the client's disconnect until its response is sent.
-        await asyncio.Event().wait()
-        raise AssertionError("never set")
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(get_asgi_application()(scope, receive, send))
-    return dict(sent[0]["headers"])[b"x-request-id"].decode()
+    start = asgi_request(get_asgi_application(), scope)[0]
+    return dict(start["headers"])[b"x-request-id"].decode()
 
 
 @pytest.mark.parametrize("get", [wsgi_get, asgi_get], ids=["wsgi", "asgi"])

@@ -11,13 +11,12 @@ test project (``tests/test_django.py`` runs it in one); by hand::
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any, Optional
 
 import pytest
 import webtest
-from asgi_scope import http_scope
+from asgi_scope import asgi_request, http_scope
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.test import override_settings
@@ -87,22 +86,7 @@ def test_wsgi_summaries_have_the_route_django_resolved(summary_records):
 
 
 def asgi_get(app: Any, request_path: str) -> int:
-    scope = http_scope(request_path)
-    sent: list[dict[str, Any]] = []
-    bodies = [{"type": "http.request", "body": b"", "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        if bodies:
-            return bodies.pop()
-        # Django listens for the client's disconnect until its response is sent.
-        await asyncio.Event().wait()
-        raise AssertionError("never set")
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return sent[0]["status"]
+    return asgi_request(app, http_scope(request_path))[0]["status"]
 
 
 @override_settings(ROOT_URLCONF=__name__)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 import flask
 import pytest
 import webtest
-from asgi_scope import http_scope
+from asgi_scope import asgi_request, http_scope
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as OtelASGIMiddleware
@@ -36,7 +36,6 @@ from otel_spans import exporter, hex_ids, named, parent_id, provider
 from dockerflow_wsgi import DockerflowMiddleware, checks
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
 from dockerflow_wsgi.flask import Dockerflow
-from dockerflow_wsgi.logging import RequestIdLogFilter
 from dockerflow_wsgi.tracing import SpanWatch
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -49,35 +48,17 @@ def spans() -> InMemorySpanExporter:
     return exporter()
 
 
-@pytest.fixture
-def view_records() -> Iterator[list[logging.LogRecord]]:
-    """Records of the ``view`` logger, through the request id filter (the span's ids)."""
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Keep()
-    handler.addFilter(RequestIdLogFilter())
-    logger = logging.getLogger("view")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield records
-    logger.removeHandler(handler)
-
-
 # -- the applications, as each instrumentation wraps them ----------------------------------------
 
 
 def wsgi_hello(environ: dict, start_response: Callable[..., Any]) -> list[bytes]:
-    logging.getLogger("view").info("in the view")
+    logging.getLogger("app").info("in the view")
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"hello"]
 
 
 async def asgi_hello(scope: dict, receive: Any, send: Any) -> None:
-    logging.getLogger("view").info("in the view")
+    logging.getLogger("app").info("in the view")
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"hello"})
 
@@ -87,7 +68,7 @@ def flask_app() -> flask.Flask:
 
     @app.route("/")
     def index() -> str:
-        logging.getLogger("view").info("in the view")
+        logging.getLogger("app").info("in the view")
         return "hello"
 
     return app
@@ -99,21 +80,12 @@ def wsgi_get(app: Any, headers: dict[str, str]) -> str:
 
 def asgi_get(app: Any, headers: dict[str, str], path: str = "/") -> tuple[int, str]:
     """A raw ASGI GET: the status and the request id header."""
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
     scope = http_scope(
         path,
         headers=[(b"host", b"testserver")]
         + [(name.lower().encode(), value.encode()) for name, value in headers.items()],
     )
-    asyncio.run(app(scope, receive, send))
-    start = sent[0]
+    start = asgi_request(app, scope)[0]
     return start["status"], dict(start["headers"])[b"x-request-id"].decode()
 
 
@@ -158,7 +130,7 @@ def fastapi_instrumented() -> Callable[[dict[str, str]], str]:
 
     @app.get("/")
     def index() -> dict[str, str]:
-        logging.getLogger("view").info("in the view")
+        logging.getLogger("app").info("in the view")
         return {"hello": "world"}
 
     app.add_middleware(DockerflowASGIMiddleware)
@@ -185,7 +157,7 @@ def server_span(spans: InMemorySpanExporter) -> Any:
 @pytest.mark.parametrize("make", INSTRUMENTED.values(), ids=INSTRUMENTED.keys())
 @pytest.mark.parametrize("headers", [{}, {"traceparent": TRACEPARENT}], ids=["new", "continued"])
 def test_the_summary_has_the_ids_of_the_requests_span(
-    make, headers, spans, summary_records, view_records
+    make, headers, spans, summary_records, app_records
 ):
     request_id = make()(headers)
 
@@ -199,7 +171,7 @@ def test_the_summary_has_the_ids_of_the_requests_span(
         # The caller's trace, continued by a span of this service's own.
         assert trace_id == CALLER_TRACE_ID and span_id != CALLER_SPAN_ID
     # What the view logged is found by the same ids (fastapi's view runs in a child span).
-    (record,) = view_records
+    (record,) = app_records
     assert record.otelTraceID == trace_id
     assert record.rid == request_id
 

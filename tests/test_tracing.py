@@ -17,7 +17,6 @@ from webtest import TestApp
 
 from dockerflow_wsgi import DockerflowMiddleware
 from dockerflow_wsgi.asgi import DockerflowASGIMiddleware
-from dockerflow_wsgi.logging import RequestIdLogFilter
 from dockerflow_wsgi.tracing import trace_id_of
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -152,24 +151,6 @@ def test_the_asgi_summary_has_the_trace_id_of_a_valid_traceparent(
 def tracer() -> trace.Tracer:
     provider = TracerProvider()
     return provider.get_tracer("tests")
-
-
-@pytest.fixture
-def app_records() -> Any:
-    """Records of the ``app`` logger, through the request id filter, as a handler sees them."""
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Keep()
-    handler.addFilter(RequestIdLogFilter())
-    logger = logging.getLogger("app")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield records
-    logger.removeHandler(handler)
 
 
 def test_records_made_in_a_span_during_a_request_carry_its_ids(tracer, app_records):
