@@ -8,8 +8,8 @@ A run on demand is a child of the probe's span; a run in the background is a tra
 (a root span), never a child of whichever probe first started the runs.
 
 Spans are made only where the application has imported ``opentelemetry.trace`` and set a tracer
-provider: nothing of OpenTelemetry is imported here, and a service that does not trace pays one
-dictionary lookup per run.
+provider: nothing of OpenTelemetry is imported here, and a service that does not trace pays, per
+run, the question whether a provider is set.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ class RunTrace:
     starts (or joins) its call, all ended by :meth:`end` with what the run reports."""
 
     def __init__(self, trace: Any, provider: Any, *, root: bool, fold: Fold) -> None:
+        # Here, not at the top: the package imports this module before it has its version.
         from .. import __version__
 
         self._trace = trace
