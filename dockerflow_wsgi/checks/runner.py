@@ -21,6 +21,7 @@ from .pool import DaemonThreadPool
 from .process_local import ProcessLocal
 from .registry import Check, get_checks
 from .results import CheckResults, fold_results
+from .time_limit import time_limit_var
 
 __all__ = [
     "CheckRunner",
@@ -194,7 +195,7 @@ class CheckRunner(ProcessLocal):
         self,
         checks: Iterable[tuple[str, Check]],
         now: float,
-        start: Callable[[Check], Future[list[CheckMessage]]],
+        start: Callable[[Check, float], Future[list[CheckMessage]]],
     ) -> dict[str, _Call]:
         """Each check's call: the one under way, or one ``start`` begins now."""
         calls: dict[str, _Call] = {}
@@ -206,29 +207,38 @@ class CheckRunner(ProcessLocal):
                     # The time limit is read before the check starts: a call's limit is the
                     # one in force when it began, whatever changes while it runs.
                     timeout = self.timeouts.get(name, self.timeout)
-                    call = _Call(start(check), now, timeout)
+                    call = _Call(start(check, timeout), now, timeout)
                     self._in_flight[name] = call
                     call.future.add_done_callback(functools.partial(self._forget, name, call))
                 calls[name] = call
         return calls
 
-    def _start_on_threads(self, check: Check) -> Future[list[CheckMessage]]:
-        context = contextvars.copy_context()
+    def _start_on_threads(self, check: Check, timeout: float) -> Future[list[CheckMessage]]:
+        context = _check_context(timeout)
         if is_async(check):
             return background_loop.submit(evaluate_async(check), context)
         return self.pool.submit(context.run, evaluate, check)
 
-    def _start_on_this_loop(self, check: Check) -> Future[list[CheckMessage]]:
+    def _start_on_this_loop(self, check: Check, timeout: float) -> Future[list[CheckMessage]]:
+        context = _check_context(timeout)
         if is_async(check):
-            # A task copies the current context: the request's.
-            return _settled_by(asyncio.ensure_future(evaluate_async(check)))
-        return self.pool.submit(contextvars.copy_context().run, evaluate, check)
+            # A task copies the context it is made in: the request's, with the check's limit.
+            return _settled_by(context.run(asyncio.ensure_future, evaluate_async(check)))
+        return self.pool.submit(context.run, evaluate, check)
 
     def _forget(self, name: str, call: _Call, future: Future[Any]) -> None:
         call.ended = time.monotonic()
         with self._lock:
             if self._in_flight.get(name) is call:
                 del self._in_flight[name]
+
+
+def _check_context(timeout: float) -> contextvars.Context:
+    """A copy of the current context (the request's, for its ``rid``) in which
+    :func:`~dockerflow_wsgi.checks.time_limit.running_time_limit` is the check's ``timeout``."""
+    context = contextvars.copy_context()
+    context.run(time_limit_var.set, timeout)
+    return context
 
 
 def _outcomes(calls: dict[str, _Call], now: float) -> RunMessages:
