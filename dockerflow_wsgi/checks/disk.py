@@ -20,7 +20,7 @@ __all__ = ["check_disk_space"]
 
 Threshold = Union[int, str]
 
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
+_PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
 _UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 
@@ -64,7 +64,8 @@ def _bytes(kind: str, value: float, total: int) -> float:
 def human(size: float) -> str:
     """``1.2 GiB``, ``512 bytes``: a size in binary units, one decimal."""
     unit = 0
-    while size >= 1024 and unit < len(_UNITS) - 1:
+    # Rounded as shown: 1023.97 KiB is shown as 1.0 MiB, never as 1024.0 KiB.
+    while round(size, 1 if unit else 0) >= 1024 and unit < len(_UNITS) - 1:
         size /= 1024
         unit += 1
     return f"{size:.0f} bytes" if unit == 0 else f"{size:.1f} {_UNITS[unit]}"
