@@ -1,5 +1,6 @@
-"""Which built-ins ``DATABASE_URL``, ``REDIS_URL``, ``ALEMBIC_CONFIG`` and ``AMQP_URL`` register, as
-``DOCKERFLOW_BUILTIN_CHECKS`` says, and under the Django integration's settings source.
+"""Which built-ins ``DATABASE_URL``, ``REDIS_URL``, ``ALEMBIC_CONFIG`` and ``AMQP_URL``
+register, as ``DOCKERFLOW_BUILTIN_CHECKS`` says, and under the Django integration's settings
+source.
 
 Nothing here connects: engines and clients are made without connecting.
 """
