@@ -654,7 +654,7 @@ def instruction_scenarios(report: Report) -> None:
         f"{ours:,.0f} vs {PASS_THROUGH_BEFORE_THE_OPTIONS:,}; when on: "
         + ", ".join(
             f"{instructions.label(name)[2:]} {counts[name] - ours:+,.0f}"
-            for name in ("metrics", "groups", "traceparent", "interval")
+            for name in ("metrics", "groups", "traceparent", "interval", "ours_otel")
         ),
     )
     if "flask_theirs" in counts:

@@ -246,6 +246,14 @@ def ours(**options: Any) -> WSGIApp:
     return DockerflowMiddleware(hello, checks=[], **options)
 
 
+def with_opentelemetry_imported(build: Callable[[], WSGIApp]) -> WSGIApp:
+    """``build()`` in a process that imported OpenTelemetry's API and set no tracer provider
+    (a library of the service's imports it; nothing traces): every request looks for a span."""
+    import opentelemetry.trace  # noqa: F401 - imported for the middleware to find
+
+    return build()
+
+
 def without_orjson(build: Callable[[], WSGIApp]) -> WSGIApp:
     """``build()`` in a process where ``import orjson`` fails, as in a service installed
     without the ``orjson`` extra: the summary goes through the stdlib ``json`` encoder."""
@@ -301,6 +309,12 @@ WSGI_SCENARIOS: dict[str, tuple[str, Callable[[], WSGIApp], str, dict[str, str]]
     "ours_stdlib_json": (
         "bare app + DockerflowMiddleware, stdlib json (no orjson extra)",
         lambda: without_orjson(ours),
+        "/",
+        {},
+    ),
+    "ours_otel": (
+        "+ OpenTelemetry's API imported, no tracer provider",
+        lambda: with_opentelemetry_imported(ours),
         "/",
         {},
     ),

@@ -23,6 +23,7 @@ from .options import with_option_docs
 from .request_id import accept_request_id, mark_exception
 from .request_keys import REQUEST_ID_KEY
 from .routes import asgi_route
+from .tracing import span_watch
 
 __all__ = ["DockerflowASGIMiddleware"]
 
@@ -271,6 +272,9 @@ class ASGIExchange(Exchange):
             if self.route is None and "route" in self.scope:
                 # Starlette's router, or FastAPI's, matched a route of the application.
                 self.route = asgi_route(self.scope)
+            if span_watch.tracing:
+                # Now, while an instrumentation inside this middleware has its span current.
+                self.see_span()
             wanted = self._request_id_header
             length = len(wanted)
             headers = message.get("headers", ())

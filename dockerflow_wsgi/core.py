@@ -35,7 +35,7 @@ from .checks.heartbeat import Heartbeat
 from .checks.messages import CheckMessage
 from .checks.pool import DaemonThreadPool
 from .checks.registry import Check
-from .checks.results import CheckResults
+from .checks.results import CheckResults, fold_results
 from .checks.runner import CheckRunner
 from .checks.selection import CheckSelection
 from .checks.shared import SharedRuns
@@ -88,7 +88,16 @@ class DockerflowCore:
     ) -> None:
         self.config = config
         self.checks = CheckSelection(config, checks)
-        runner = CheckRunner(config.check_timeout, timeouts=config.check_timeouts)
+        runner = CheckRunner(
+            config.check_timeout,
+            timeouts=config.check_timeouts,
+            # The heartbeats' rules, for the levels the runs' spans report.
+            fold=functools.partial(
+                fold_results,
+                silenced_check_ids=config.silenced_checks,
+                non_critical_checks=config.non_critical_checks,
+            ),
+        )
         #: The process's Prometheus metrics, when ``metrics`` is on.
         self.metrics: Optional[Metrics] = process_metrics() if config.metrics else None
         if self.metrics is not None:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Optional
 from zlib import crc32
 
 from .request_id import request_id_header_var, request_id_var
-from .request_keys import EXC_INFO_KEY, ROUTE_KEY, USER_ID_KEY
+from .request_keys import EXC_INFO_KEY, ROUTE_KEY, SPAN_KEY, USER_ID_KEY
 from .summary import RequestFacts
-from .tracing import is_sampled
+from .tracing import is_sampled, request_span, span_watch
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,6 +63,7 @@ class Exchange(RequestFacts):
         "reports",
         "request_id",
         "route",
+        "span",
         "started",
         "traceparent",
         "user_id",
@@ -93,9 +94,15 @@ class Exchange(RequestFacts):
         #: When the last byte of the body was handed to the server, if it was.
         self.ended: Optional[float] = None
         self.finished = False
+        #: The request's OpenTelemetry span: ``None`` until :meth:`see_span` looks, ``False``
+        #: when it found none.
+        self.span: Any = None
         if core.metrics is not None:
             core.metrics.request_started()
-        self.started = perf_counter()
+        self.started = started = perf_counter()
+        if started >= span_watch.next_look:
+            # At most once a second, until a tracer provider is set.
+            span_watch.look(started)
         # A request begins entered: enter()'s two lines, here rather than by its call, which
         # would cost each request as much again.
         self._id_token = _set_request_id(request_id)
@@ -118,6 +125,20 @@ class Exchange(RequestFacts):
         _reset_request_id(self._id_token)
         if self._header_token is not None:
             request_id_header_var.reset(self._header_token)
+
+    def see_span(self) -> None:
+        """Note the request's OpenTelemetry span, for the summary's ids: the one a framework
+        integration reported at :data:`SPAN_KEY`, else the one current now.
+
+        An adapter calls it as the response starts, where a tracer provider is set
+        (:data:`~dockerflow_wsgi.tracing.span_watch`): a framework's instrumentation may end its
+        span before the request ends (Flask's, at the end of its request context).
+        :meth:`finish` calls it for a request that ended without a response (the application
+        raised).
+        """
+        reports = self.reports
+        span = reports[SPAN_KEY] if SPAN_KEY in reports else request_span(self.request_id)
+        self.span = span or False
 
     def finish(self, exc_info: Any = None) -> None:
         """End the request, once: its metrics and, unless sampling leaves it out, its summary.
@@ -150,6 +171,8 @@ class Exchange(RequestFacts):
             )
         if not self.log:
             return
+        if self.span is None and span_watch.tracing:
+            self.see_span()
         # trunc() gives what int() gives for a float, without a call of the int type (its
         # construction costs the request ~450 instructions more, counted by callgrind).
         milliseconds = trunc(seconds * 1000)

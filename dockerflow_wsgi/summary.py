@@ -9,7 +9,7 @@ from typing import Any, Optional, Protocol
 from .direct_log import level_cache, make_record, on_switch, write_direct
 from .logging import SUMMARY_LOGGER_NAME
 from .redact import mask_path, mask_query
-from .tracing import trace_id_of
+from .tracing import span_ids, trace_id_of
 
 __all__ = ["MAX_CLIENT_FIELD_LENGTH", "RequestFacts", "SummaryWriter", "clip"]
 
@@ -60,6 +60,8 @@ class RequestFacts(Protocol):
     lang: str
     #: The W3C ``traceparent`` header, if sent (two are joined with a comma).
     traceparent: Optional[str]
+    #: The OpenTelemetry span the request ran in, if one was seen (else ``None`` or ``False``).
+    span: Any
     #: The status sent, 0 when none was.
     code: int
     request_id: str
@@ -90,7 +92,8 @@ class SummaryWriter:
         sent them, decoded as UTF-8, its ``code`` the status sent (0 when none was); ``uid``
         is whoever the application said made the request. ``exc_info`` is a
         ``sys.exc_info()`` triple or, as an integration may report it, the exception itself.
-        A valid ``traceparent`` adds its ``trace_id``, a matched ``route`` its template;
+        The request's OpenTelemetry span adds its ``trace_id`` and ``span_id``; without one, a
+        valid ``traceparent`` adds its ``trace_id``. A matched ``route`` adds its template;
         ``sample_rate`` is the rate of the draw that kept this line, if one did.
         """
         level = _ERROR if exc_info else _INFO
@@ -138,11 +141,15 @@ class SummaryWriter:
         query = request.query
         if query is not None:
             fields["querystring"] = clip(mask_query(query))
-        traceparent = request.traceparent
-        if traceparent is not None:
-            trace_id = trace_id_of(traceparent)
-            if trace_id is not None:
-                fields["trace_id"] = trace_id
+        if request.span:
+            # The trace the service is in: the caller's, continued, or one begun here.
+            fields["trace_id"], fields["span_id"] = span_ids(request.span)
+        else:
+            traceparent = request.traceparent
+            if traceparent is not None:
+                trace_id = trace_id_of(traceparent)
+                if trace_id is not None:
+                    fields["trace_id"] = trace_id
         route = request.route
         if route is not None:
             # From the application's own route table, not from the client: bounded already.

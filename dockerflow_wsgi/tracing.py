@@ -1,9 +1,11 @@
-"""Trace correlation: the W3C ``traceparent`` trace id for the request summary, and an active
+"""Trace correlation: the trace the request is in, for its summary, and an active
 OpenTelemetry span's ids for the log records made during a request.
 
-Both only read what is already there: this library starts no trace and no span. The summary's
-``trace_id`` ties its line to the trace the caller started; the span ids tie every record of the
-request to the span the application's OpenTelemetry instrumentation made.
+Both only read what is already there: this library starts no span for a request. When an
+OpenTelemetry instrumentation traces the request, the summary's ``trace_id`` and ``span_id`` are
+its span's, the ids the request's other records carry; otherwise ``trace_id`` is the one of the
+caller's W3C ``traceparent``. Nothing of OpenTelemetry is imported here: without
+``opentelemetry.trace`` imported by the application, no span can be current.
 """
 
 from __future__ import annotations
@@ -11,9 +13,25 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Optional
+from typing import Any, Optional
 
-__all__ = ["add_span_ids", "is_sampled", "trace_id_of"]
+__all__ = [
+    "OPENTELEMETRY_TRACE",
+    "REQUEST_ID_ATTRIBUTE",
+    "SpanWatch",
+    "add_span_ids",
+    "is_sampled",
+    "request_span",
+    "span_ids",
+    "span_watch",
+    "trace_id_of",
+    "tracer_provider_set",
+]
+
+#: The module of OpenTelemetry's tracing API: looked up in ``sys.modules``, never imported.
+OPENTELEMETRY_TRACE = "opentelemetry.trace"
+#: The attribute of a request's recording span that holds the request's id.
+REQUEST_ID_ATTRIBUTE = "dockerflow.request_id"
 
 # version "-" trace-id "-" parent-id "-" trace-flags, all lowercase hex (W3C Trace Context,
 # section 3.2). A later version may append "-" and fields of its own, which are ignored.
@@ -63,7 +81,7 @@ def add_span_ids(record: logging.LogRecord) -> None:
     Without ``opentelemetry.trace`` imported no span can be active, so nothing is imported and
     nothing looked up: an application that does not trace pays one dictionary lookup.
     """
-    trace = sys.modules.get("opentelemetry.trace")
+    trace = sys.modules.get(OPENTELEMETRY_TRACE)
     if trace is None or "otelTraceID" in record.__dict__:
         return
     context = trace.get_current_span().get_span_context()
@@ -71,3 +89,80 @@ def add_span_ids(record: logging.LogRecord) -> None:
         record.otelTraceID = format(context.trace_id, "032x")
         record.otelSpanID = format(context.span_id, "016x")
         record.otelTraceSampled = context.trace_flags.sampled
+
+
+def tracer_provider_set() -> bool:
+    """Whether OpenTelemetry's tracing API is imported and its global tracer provider set
+    (``trace.set_tracer_provider``, or the ``opentelemetry-instrument`` command): before, no
+    instrumentation can make a span of this service's, and no heartbeat run is traced."""
+    trace = sys.modules.get(OPENTELEMETRY_TRACE)
+    if trace is None:
+        return False
+    try:
+        provider = trace.get_tracer_provider()
+    except Exception:
+        # OTEL_PYTHON_TRACER_PROVIDER names a provider that cannot be loaded (OpenTelemetry
+        # logs why): nothing traces.
+        return False
+    return not isinstance(provider, trace.ProxyTracerProvider)
+
+
+class SpanWatch:
+    """Whether this process's requests may run in spans of its own: a tracer provider set.
+
+    Asking OpenTelemetry for the current span costs a request as much as 5 % of the
+    pass-through, and a service that only has the API imported (FastAPI imports it wherever it
+    is installed; so do many client libraries) has none to find. So a request reads
+    :attr:`tracing`, and :meth:`look` asks :func:`tracer_provider_set` at most once a second
+    until it says yes, then never again: a process sets its provider once, at its start.
+    """
+
+    __slots__ = ("next_look", "tracing")
+
+    #: Seconds between two looks while no provider is set.
+    INTERVAL = 1.0
+
+    def __init__(self) -> None:
+        #: Whether a tracer provider is set: requests then look for their span.
+        self.tracing = False
+        #: When (by ``time.perf_counter``) to look again; never, once a provider is set.
+        self.next_look = 0.0
+
+    def look(self, now: float) -> None:
+        """Ask whether a tracer provider is set now (``now`` by ``time.perf_counter``)."""
+        self.tracing = tracer_provider_set()
+        self.next_look = float("inf") if self.tracing else now + self.INTERVAL
+
+
+#: The process's watch, which every middleware reads.
+span_watch = SpanWatch()
+
+
+def request_span(request_id: str) -> Any:
+    """The OpenTelemetry span current now, if an instrumentation started it in this service,
+    else ``None``. A recording one is given the request's id as :data:`REQUEST_ID_ATTRIBUTE`.
+
+    The caller's span, which an instrumentation without a tracer provider makes current as it
+    is (remote), is not this service's: its trace id is the ``traceparent``'s, which the summary
+    has without it.
+
+    Only for a caller that found :data:`OPENTELEMETRY_TRACE` in ``sys.modules`` (as
+    :attr:`SpanWatch.tracing` does).
+    """
+    trace = sys.modules[OPENTELEMETRY_TRACE]
+    span = trace.get_current_span()
+    # The answer without a span: the one invalid span, known without asking it.
+    if span is trace.INVALID_SPAN:
+        return None
+    context = span.get_span_context()
+    if not context.is_valid or context.is_remote:
+        return None
+    if span.is_recording():
+        span.set_attribute(REQUEST_ID_ATTRIBUTE, request_id)
+    return span
+
+
+def span_ids(span: Any) -> tuple[str, str]:
+    """The trace id (32 lowercase hex) and span id (16) of an OpenTelemetry span."""
+    context = span.get_span_context()
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")

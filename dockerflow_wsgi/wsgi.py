@@ -30,6 +30,7 @@ from .pep3333 import (
 from .request_id import accept_request_id, generate_request_id, mark_exception
 from .request_keys import REQUEST_ID_KEY
 from .routes import wsgi_route_finder
+from .tracing import span_watch
 
 __all__ = ["DeliberateError", "DockerflowMiddleware", "find_middleware"]
 
@@ -306,6 +307,10 @@ class WSGIExchange(Exchange):
             # Now, while the framework's request is still there; a Dockerflow path keeps its
             # own route (no framework request saw it).
             self.route = core.route_finder(self.environ)
+        if span_watch.tracing:
+            # Now, while a framework's instrumentation has its span current (Flask's ends it
+            # with its request context, before the body is closed).
+            self.see_span()
         wanted = core.request_id_header_lower
         wanted_length = len(wanted)
         has_id = cross_origin = False

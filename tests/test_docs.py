@@ -67,6 +67,7 @@ PAGES = [
     "deployment",
     "probes",
     "observability",
+    "opentelemetry",
     "migration",
     "performance",
     "changelog",

@@ -103,7 +103,8 @@ class BackgroundRuns(ProcessLocal):
     def _run_forever(self) -> None:
         while not self._stop.is_set():
             try:
-                messages = self.runner.messages(self._checks())
+                # A trace of its own: no probe's span is the parent of a background run.
+                messages = self.runner.messages(self._checks(), root=True)
             except Exception:
                 # The checks cannot even be listed: the results go stale, and say so.
                 logger.exception("The background heartbeat run failed")

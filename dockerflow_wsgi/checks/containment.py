@@ -46,15 +46,24 @@ class CheckFailure(Error):
 
     :param traceback: the masked traceback of the exception the check raised, if any; it is
         logged with the message, never served.
+    :param exception_type: the qualified name of that exception's type, for the check's
+        OpenTelemetry span.
     """
 
-    def __init__(self, msg: str, *, traceback: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        msg: str,
+        *,
+        traceback: Optional[str] = None,
+        exception_type: Optional[str] = None,
+    ) -> None:
         super().__init__(
             msg,
             hint="the check raised an exception or returned an invalid result; see the log",
             id=health.ERROR_CHECK_FAILED,
         )
         self.traceback = traceback
+        self.exception_type = exception_type
 
 
 def is_async(check: Check) -> bool:
@@ -95,9 +104,12 @@ async def evaluate_async(check: Check) -> list[CheckMessage]:
 
 
 def _raised(exc: BaseException) -> list[CheckMessage]:
+    kind = type(exc)
     return [
         CheckFailure(
-            describe_exception(exc, limit=MAX_MESSAGE_LENGTH), traceback=masked_traceback(exc)
+            describe_exception(exc, limit=MAX_MESSAGE_LENGTH),
+            traceback=masked_traceback(exc),
+            exception_type=f"{kind.__module__}.{kind.__qualname__}",
         )
     ]
 

@@ -21,6 +21,7 @@ from .pool import DaemonThreadPool
 from .process_local import ProcessLocal
 from .registry import Check, get_checks
 from .results import CheckResults, fold_results
+from .spans import Fold, RunTrace, start_run_trace
 from .time_limit import time_limit_var
 
 __all__ = [
@@ -127,17 +128,27 @@ class CheckRunner(ProcessLocal):
     every time), so a check that hangs holds one thread (or task), and no heartbeat waits for
     it twice.
 
+    Where the application traces with OpenTelemetry, each run is a span with a child span per
+    check (:mod:`.spans`).
+
     :param timeout: seconds a run waits for a check.
     :param max_workers: the most threads the pool may start; it starts them only as needed.
     :param timeouts: seconds of the checks whose timeout is not ``timeout``, by name.
+    :param fold: folds a run's messages as the heartbeats do (their silenced ids and
+        non-critical checks), for the levels the spans report.
     """
 
     def __init__(
-        self, timeout: float, max_workers: int = 32, timeouts: Optional[Mapping[str, float]] = None
+        self,
+        timeout: float,
+        max_workers: int = 32,
+        timeouts: Optional[Mapping[str, float]] = None,
+        fold: Fold = fold_results,
     ) -> None:
         self.timeout = timeout
         self.timeouts = dict(timeouts or {})
         self.pool = DaemonThreadPool(max_workers)
+        self.fold = fold
         self._fresh()
 
     def _start_fresh(self) -> None:
@@ -163,22 +174,29 @@ class CheckRunner(ProcessLocal):
         """:meth:`run` for an event loop's thread, which it never blocks."""
         return fold_results(await self.messages_async(checks), silenced_check_ids)
 
-    def messages(self, checks: Iterable[tuple[str, Check]]) -> RunMessages:
-        """Run ``checks``: each one's messages; returns within about their timeouts."""
+    def messages(self, checks: Iterable[tuple[str, Check]], *, root: bool = False) -> RunMessages:
+        """Run ``checks``: each one's messages; returns within about their timeouts.
+
+        :param root: whether the run's span begins a trace of its own (a run in the
+            background), rather than being a child of the span current now.
+        """
         self._fresh()
+        trace = start_run_trace(root=root, fold=self.fold)
         now = time.monotonic()
-        calls = self._calls(checks, now, self._start_on_threads)
+        calls = self._calls(checks, now, self._start_on_threads, trace)
         waiting = {call.future: call.deadline for call in calls.values() if call.deadline > now}
         while waiting:
             wait_for(waiting, timeout=_until_soonest(waiting))
             waiting = _still_waiting(waiting)
-        return _outcomes(calls, now)
+        return _outcomes(calls, now, trace)
 
     async def messages_async(self, checks: Iterable[tuple[str, Check]]) -> RunMessages:
-        """:meth:`messages` for an event loop's thread, which it never blocks."""
+        """:meth:`messages` for an event loop's thread, which it never blocks; its span is a
+        child of the one current (the probe's)."""
         self._fresh()
+        trace = start_run_trace(root=False, fold=self.fold)
         now = time.monotonic()
-        calls = self._calls(checks, now, self._start_on_this_loop)
+        calls = self._calls(checks, now, self._start_on_this_loop, trace)
         waiting = {
             asyncio.wrap_future(call.future): call.deadline
             for call in calls.values()
@@ -189,40 +207,48 @@ class CheckRunner(ProcessLocal):
             # on and is reported once it returns, as under WSGI.
             await asyncio.wait(waiting, timeout=_until_soonest(waiting))
             waiting = _still_waiting(waiting)
-        return _outcomes(calls, now)
+        return _outcomes(calls, now, trace)
 
     def _calls(
         self,
         checks: Iterable[tuple[str, Check]],
         now: float,
-        start: Callable[[Check, float], Future[list[CheckMessage]]],
+        start: Callable[[Check, contextvars.Context], Future[list[CheckMessage]]],
+        trace: Optional[RunTrace],
     ) -> dict[str, _Call]:
-        """Each check's call: the one under way, or one ``start`` begins now."""
+        """Each check's call: the one under way, or one ``start`` begins now, in a copy of the
+        current context (where the check's span is current, when the run is traced, and
+        :func:`~dockerflow_wsgi.checks.time_limit.running_time_limit` is its time limit)."""
         calls: dict[str, _Call] = {}
         with self._lock:
             for name, check in checks:
                 call = self._in_flight.get(name)
+                context = contextvars.copy_context() if trace is None else trace.check_context(name)
                 # A finished call is forgotten by its done-callback, which may not have run yet.
                 if call is None or call.future.done():
                     # The time limit is read before the check starts: a call's limit is the
                     # one in force when it began, whatever changes while it runs.
                     timeout = self.timeouts.get(name, self.timeout)
-                    call = _Call(start(check, timeout), now, timeout)
+                    # In the copy only: the check reads its limit to bound its own waits.
+                    context.run(time_limit_var.set, timeout)
+                    call = _Call(start(check, context), now, timeout)
                     self._in_flight[name] = call
                     call.future.add_done_callback(functools.partial(self._forget, name, call))
                 calls[name] = call
         return calls
 
-    def _start_on_threads(self, check: Check, timeout: float) -> Future[list[CheckMessage]]:
-        context = _check_context(timeout)
+    def _start_on_threads(
+        self, check: Check, context: contextvars.Context
+    ) -> Future[list[CheckMessage]]:
         if is_async(check):
             return background_loop.submit(evaluate_async(check), context)
         return self.pool.submit(context.run, evaluate, check)
 
-    def _start_on_this_loop(self, check: Check, timeout: float) -> Future[list[CheckMessage]]:
-        context = _check_context(timeout)
+    def _start_on_this_loop(
+        self, check: Check, context: contextvars.Context
+    ) -> Future[list[CheckMessage]]:
         if is_async(check):
-            # A task copies the context it is made in: the request's, with the check's limit.
+            # A task copies the context it is made in: ``context``.
             return _settled_by(context.run(asyncio.ensure_future, evaluate_async(check)))
         return self.pool.submit(context.run, evaluate, check)
 
@@ -233,16 +259,9 @@ class CheckRunner(ProcessLocal):
                 del self._in_flight[name]
 
 
-def _check_context(timeout: float) -> contextvars.Context:
-    """A copy of the current context (the request's, for its ``rid``) in which
-    :func:`~dockerflow_wsgi.checks.time_limit.running_time_limit` is the check's ``timeout``."""
-    context = contextvars.copy_context()
-    context.run(time_limit_var.set, timeout)
-    return context
-
-
-def _outcomes(calls: dict[str, _Call], now: float) -> RunMessages:
-    """Each call's messages: its own, or E102 for one that has not returned; and durations."""
+def _outcomes(calls: dict[str, _Call], now: float, trace: Optional[RunTrace]) -> RunMessages:
+    """Each call's messages: its own, or E102 for one that has not returned; and durations.
+    The run's spans, if traced, end with them."""
     ended = time.monotonic()
     messages = {}
     durations = {name: (call.ended or ended) - call.started for name, call in calls.items()}
@@ -262,6 +281,11 @@ def _outcomes(calls: dict[str, _Call], now: float) -> RunMessages:
             messages[name] = _still_running(call.started, ended)
         else:
             messages[name] = _timed_out(call.timeout)
+    if trace is not None:
+        trace.end(
+            messages,
+            {name: call.ended or ended for name, call in calls.items() if call.future.done()},
+        )
     return RunMessages(messages, durations)
 
 

@@ -375,7 +375,7 @@ class SharedRuns(BackgroundRuns):
             if self._reported is not None:
                 self._import_state(self._reported)
         pairs = list(self._checks())
-        messages = self.runner.messages(pairs)
+        messages = self.runner.messages(pairs, root=True)
         ended = self._clock()
         self._next_run = ended + self.interval
         holder = lease.holder()
@@ -446,7 +446,7 @@ class SharedRuns(BackgroundRuns):
                 self.state_dir,
                 reason,
             )
-        messages = self.runner.messages(self._checks())
+        messages = self.runner.messages(self._checks(), root=True)
         self._settle(LatestRun(messages, self._clock()))
         self._report(messages)
         return self.interval

@@ -1,8 +1,9 @@
 """``DockerflowDjangoMiddleware``: what only Django knows, told to the request summary.
 
-The summary is the core middleware's, written around Django; three things it cannot see from
-there: who the user is, which route Django matched (``request.resolver_match.route``), and that
-the 500 page Django answered stands for an exception.
+The summary is the core middleware's, written around Django; four things it cannot see from
+there: who the user is, which route Django matched (``request.resolver_match.route``), that
+the 500 page Django answered stands for an exception, and the OpenTelemetry span Django's
+instrumentation made for the request (which it ends before Django starts the response).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any, Callable, Optional
 from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse
 
-from ..request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, ROUTE_KEY, USER_ID_KEY
+from ..request_keys import EXC_INFO_KEY, REQUEST_ID_KEY, ROUTE_KEY, SPAN_KEY, USER_ID_KEY
+from ..tracing import request_span, span_watch
 
 __all__ = ["DockerflowDjangoMiddleware"]
 
@@ -37,6 +39,18 @@ def _report_exception(sender: Any, request: Optional[HttpRequest] = None, **kwar
     exc_info = sys.exc_info()
     if keys is not None and exc_info[0] is not None:
         keys[EXC_INFO_KEY] = exc_info
+
+
+def _report_span(request: HttpRequest) -> None:
+    """The span current in Django's middleware (its instrumentation's, which comes first), for
+    the summary's ids; it gets the request's id as an attribute."""
+    keys = _request_keys(request)
+    request_id = request.META.get(REQUEST_ID_KEY)
+    if keys is None or request_id is None:
+        return
+    span = request_span(request_id)
+    if span is not None:
+        keys[SPAN_KEY] = span
 
 
 def _authenticated_user_id(request: HttpRequest) -> Optional[str]:
@@ -67,7 +81,9 @@ class DockerflowDjangoMiddleware:
     key, as it is when the response leaves (a login or logout during the request counts). An
     exception that
     Django turns into a 500 page (from a view, another middleware or an error handler) makes
-    the summary an ERROR with its traceback. The request id and the summary themselves come
+    the summary an ERROR with its traceback. With OpenTelemetry's Django instrumentation, the
+    summary's ``trace_id`` and ``span_id`` are those of the span it made for the request.
+    The request id and the summary themselves come
     from :func:`dockerflow_wsgi.django.get_wsgi_application`.
     """
 
@@ -81,6 +97,8 @@ class DockerflowDjangoMiddleware:
             # Under ASGI, Django builds META from the scope's headers only: the id goes where a
             # view finds it under WSGI.
             request.META[REQUEST_ID_KEY] = scope[REQUEST_ID_KEY]
+        if span_watch.tracing:
+            _report_span(request)
         try:
             response = self.get_response(request)
         finally:
