@@ -102,7 +102,8 @@ class Config:
     db: Any
     redis: Any
     alembic_config: Any
-    #: Which built-ins ``db``, ``redis`` and ``alembic_config`` register, as words of
+    amqp_url: Any
+    #: Which built-ins ``db``, ``redis``, ``alembic_config`` and ``amqp_url`` register, as words of
     #: :data:`~dockerflow_wsgi.options.BUILTIN_CHECK_WORDS`.
     builtin_checks: frozenset[str]
     heartbeat_groups: Mapping[str, tuple[str, ...]]

@@ -1,5 +1,5 @@
 """Check message ids: the ``dockerflow`` package's, under the same names, and ours (E101-E105,
-I106).
+I106 about running checks; E201-E231 of the built-ins beyond the ``dockerflow`` package's).
 
 A check that ports from the ``dockerflow`` package keeps its ids, so dashboards and alerts keyed
 on them keep working::
@@ -10,12 +10,18 @@ on them keep working::
 """
 
 __all__ = [
+    "ERROR_AMQP_EXCEPTION",
+    "ERROR_CACHE_FAILED",
+    "ERROR_CANNOT_CONNECT_AMQP",
     "ERROR_CANNOT_CONNECT_DATABASE",
     "ERROR_CANNOT_CONNECT_REDIS",
+    "ERROR_CANNOT_CONNECT_URL",
     "ERROR_CHECK_FAILED",
     "ERROR_CHECK_PLUGIN_BROKEN",
     "ERROR_CHECK_TIMED_OUT",
     "ERROR_DB_API_EXCEPTION",
+    "ERROR_DISK_SPACE_LOW",
+    "ERROR_DISK_UNREADABLE",
     "ERROR_MISCONFIGURED_DATABASE",
     "ERROR_MISCONFIGURED_REDIS",
     "ERROR_MISSING_REDIS_CLIENT",
@@ -23,10 +29,13 @@ __all__ = [
     "ERROR_REDIS_PING_FAILED",
     "ERROR_SQLALCHEMY_EXCEPTION",
     "ERROR_STALE_RESULT",
+    "ERROR_STORAGE_FAILED",
     "ERROR_UNKNOWN_CHECK",
     "ERROR_UNUSABLE_DATABASE",
+    "ERROR_URL_UNEXPECTED_STATUS",
     "INFO_CANT_CHECK_MIGRATIONS",
     "INFO_MESSAGES_LEFT_OUT",
+    "WARNING_DISK_SPACE_LOW",
     "WARNING_UNAPPLIED_MIGRATION",
 ]
 
@@ -60,3 +69,25 @@ ERROR_UNKNOWN_CHECK = "dockerflow.health.E104"
 ERROR_STALE_RESULT = "dockerflow.health.E105"
 #: A check returned more messages than a heartbeat keeps: how many were left out.
 INFO_MESSAGES_LEFT_OUT = "dockerflow.health.I106"
+
+# Ours: the built-ins a django-health-check user expects, beyond the dockerflow package's.
+#: :func:`~dockerflow_wsgi.checks.disk.check_disk_space`: less free space than ``error_below``.
+ERROR_DISK_SPACE_LOW = "dockerflow.health.E201"
+#: :func:`~dockerflow_wsgi.checks.disk.check_disk_space`: less free space than
+#: ``warning_below``.
+WARNING_DISK_SPACE_LOW = "dockerflow.health.W201"
+#: :func:`~dockerflow_wsgi.checks.disk.check_disk_space`: the path's volume cannot be read.
+ERROR_DISK_UNREADABLE = "dockerflow.health.E202"
+#: :func:`~dockerflow_wsgi.checks.http.check_url`: no answer (refused, timed out, TLS failed).
+ERROR_CANNOT_CONNECT_URL = "dockerflow.health.E210"
+#: :func:`~dockerflow_wsgi.checks.http.check_url`: answered with a status not in ``expect``.
+ERROR_URL_UNEXPECTED_STATUS = "dockerflow.health.E211"
+#: :func:`~dockerflow_wsgi.checks.amqp.check_amqp_connected`: the broker cannot be reached.
+ERROR_CANNOT_CONNECT_AMQP = "dockerflow.health.E220"
+#: :func:`~dockerflow_wsgi.checks.amqp.check_amqp_connected`: the broker answered but refused
+#: the connection (credentials, virtual host), or another AMQP error.
+ERROR_AMQP_EXCEPTION = "dockerflow.health.E221"
+#: Django's ``cache`` check: a cache alias failed to set, get or delete a key.
+ERROR_CACHE_FAILED = "dockerflow.health.E230"
+#: Django's ``storage`` check: the default storage failed to save, read or delete a file.
+ERROR_STORAGE_FAILED = "dockerflow.health.E231"

@@ -321,7 +321,8 @@ class Option:
     #: How the docs show the default when the value alone would not say it; ``""``: the value.
     default_doc: str = ""
     #: Whether the adapters take it as a keyword. ``builtin_checks`` has none: a keyword
-    #: ``db``, ``redis`` or ``alembic_config`` is the code asking for its built-in already.
+    #: ``db``, ``redis`` or ``alembic_config`` is the code asking for its built-in already;
+    #: ``amqp_url`` has none in the design, only its variable ``AMQP_URL``.
     keyword: bool = True
     #: Whether :class:`~dockerflow_wsgi.config.Config` holds it: ``checks`` goes to the
     #: checks' runner instead.
@@ -485,6 +486,16 @@ OPTIONS: tuple[Option, ...] = (
         _parse_alembic_config,
         _value(None),
         "path to ``alembic.ini`` (needs ``db``): registers the migrations check",
+    ),
+    Option(
+        "amqp_url",
+        "AMQP_URL",
+        "Any",
+        _as_given,
+        _value(None),
+        "broker URL (``amqp://user:password@host:5672/vhost``, any URL kombu knows): registers "
+        "the AMQP check",
+        keyword=False,
     ),
     Option(
         "builtin_checks",

@@ -23,6 +23,7 @@ NAMES = frozenset(
         "asyncio",
         "collections.abc.Awaitable",
         "collections.abc.Callable",
+        "collections.abc.Container",
         "collections.abc.Iterable",
         "collections.abc.Mapping",
         "concurrent.futures.ThreadPoolExecutor",

@@ -105,7 +105,7 @@ def _empty_check_registry() -> Iterator[None]:
 
 
 # Variables that would add built-in checks to every middleware a test builds.
-_BUILTIN_CHECK_VARIABLES = ("DATABASE_URL", "REDIS_URL", "ALEMBIC_CONFIG")
+_BUILTIN_CHECK_VARIABLES = ("DATABASE_URL", "REDIS_URL", "ALEMBIC_CONFIG", "AMQP_URL")
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
-"""Real PostgreSQL, MariaDB and Redis servers for the tests: URLs, outages, unused ports.
+"""Real PostgreSQL, MariaDB, Redis and RabbitMQ servers for the tests: URLs, outages, unused
+ports, and the connections this process holds to them.
 
 Imported by the conftests that need them (``tests/checks/``, ``tests/reliability/``), which
 re-export the fixtures. The service fixtures skip when their server is not running on this
@@ -14,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -48,9 +50,19 @@ REDIS = Server(
     ),
 )
 
+# stop_app closes the AMQP listener and leaves the Erlang node running: a second to stop and
+# start again, where stopping the service would take ten.
+RABBITMQ = Server(
+    "RabbitMQ",
+    5672,
+    stop_command="rabbitmqctl stop_app",
+    start_command="rabbitmqctl start_app",
+)
+
 POSTGRES_URL = f"postgresql+psycopg://postgres@{HOST}:{POSTGRESQL.port}/test"
 MARIADB_URL = f"mysql+pymysql://root@{HOST}:{MARIADB.port}/test"
 REDIS_URL = f"redis://{HOST}:{REDIS.port}/0"
+AMQP_URL = f"amqp://guest:guest@{HOST}:{RABBITMQ.port}//"
 
 
 def _accepts_connections(port: int, timeout: float = 1.0) -> bool:
@@ -91,6 +103,13 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+@pytest.fixture
+def amqp_url() -> str:
+    """``amqp://guest:guest@127.0.0.1:5672//`` (RabbitMQ's default user, from localhost)."""
+    _require(RABBITMQ)
+    return AMQP_URL
+
+
 @pytest.fixture(name="unused_port", scope="session")
 def _unused_port() -> Callable[[], int]:
     """``unused_port()``: a port to build URLs of a server that is not there."""
@@ -108,7 +127,43 @@ def _is_ready(server: Server) -> bool:
         command = ["redis-cli", "-h", HOST, "-p", str(server.port), "ping"]
         answer = subprocess.run(command, capture_output=True, text=True, check=False, timeout=10)
         return answer.stdout.strip() == "PONG"
+    if server is RABBITMQ:
+        return _answers_amqp(server.port)
     return True
+
+
+def _answers_amqp(port: int) -> bool:
+    """Whether the broker answers AMQP's protocol header with its first frame (a method frame,
+    type 1): accepting TCP alone may come before the broker can take a connection."""
+    try:
+        with socket.create_connection((HOST, port), timeout=2) as connection:
+            connection.sendall(b"AMQP\x00\x00\x09\x01")
+            return connection.recv(1) == b"\x01"
+    except OSError:
+        return False
+
+
+def established_connections(port: int) -> int:
+    """How many TCP connections this process holds open to ``port`` on the loopback address
+    (Linux: its sockets' inodes matched with ``/proc/net/tcp``'s established connections)."""
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+                    count += 1
+    return count
 
 
 def _wait_until(condition: Callable[[], bool], what: str) -> None:
@@ -171,3 +226,9 @@ def postgresql_server(postgres_url: str) -> Server:
 def redis_server(redis_url: str) -> Server:
     """The Redis server, to pass to ``servers.stop`` / ``servers.start``."""
     return REDIS
+
+
+@pytest.fixture
+def rabbitmq_server(amqp_url: str) -> Server:
+    """The RabbitMQ server, to pass to ``servers.stop`` / ``servers.start``."""
+    return RABBITMQ

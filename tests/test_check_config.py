@@ -299,7 +299,12 @@ def test_unknown_check_names_of_a_middleware_with_explicit_checks() -> None:
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BUILT_IN = frozenset(
-    {"check_database_connected", "check_redis_connected", "check_migrations_applied"}
+    {
+        "check_database_connected",
+        "check_redis_connected",
+        "check_migrations_applied",
+        "check_amqp_connected",
+    }
 )
 NAME_VARIABLES = {
     "heartbeat_groups": "DOCKERFLOW_HEARTBEAT_GROUPS",
@@ -315,6 +320,9 @@ _THE_VARIABLE = re.compile(rf"({_VARIABLE})``[^*]*?the variable: ``([^`]+)``")
 _DOCSTRING = re.compile(rf"``({_VARIABLE})``: ``([^`]+)``")
 _KEYWORD = re.compile(r"\b(heartbeat_groups|check_timeouts|non_critical_checks)=(?=[{\[])")
 _REGISTERED = re.compile(r"@checks\.register[^\n]*\ndef (\w+)")
+# checks.register_partial(func, ..., name="disk_space"): a ready-made check under its name (the
+# arguments may hold calls of their own, range(200, 300)).
+_REGISTERED_PARTIAL = re.compile(r"register_partial\((?:[^()]|\([^()]*\))*?\bname=\"(\w+)\"")
 
 
 def _examples(text: str) -> list[tuple[str, object]]:
@@ -355,7 +363,12 @@ def _pages() -> list[tuple[str, str, frozenset[str]]]:
             (DOCS / path).read_text(encoding="utf-8")
             for path in re.findall(r"\.\. literalinclude:: (\S+)", text)
         ]
-        defined = {name for source in included for name in _REGISTERED.findall(source)}
+        defined = {
+            name
+            for source in included
+            for pattern in (_REGISTERED, _REGISTERED_PARTIAL)
+            for name in pattern.findall(source)
+        }
         pages.append((page.name, "\n".join([text, *included]), BUILT_IN | defined))
     pages.append(("README.md", (ROOT / "README.md").read_text(encoding="utf-8"), BUILT_IN))
     for module in sorted((ROOT / "dockerflow_wsgi").rglob("*.py")):

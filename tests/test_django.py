@@ -3,8 +3,9 @@ in a Django process of their own, and the test project served by the real gunico
 
 Django is set up once per process and ``tests/test_docs.py`` sets it up its own way in this
 one, so the suites that need the test project's settings (``test_django_wsgi.py``,
-``test_django_checks.py``, ``test_django_builtins.py``, ``test_django_routes.py``) are run
-here in a pytest process of their own, which fails this test with their report.
+``test_django_checks.py``, ``test_django_builtins.py``, ``test_django_cache_storage.py``,
+``test_django_routes.py``) are run here in a pytest process of their own, which fails this
+test with their report.
 ``test_django_migration.py`` migrates a ``startproject`` project.
 """
 
@@ -40,6 +41,7 @@ def assert_passed(result: subprocess.CompletedProcess[str]) -> None:
         "test_django_wsgi.py",
         "test_django_checks.py",
         "test_django_builtins.py",
+        "test_django_cache_storage.py",
         "test_django_routes.py",
         "test_django_opentelemetry.py",
     ],

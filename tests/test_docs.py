@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import importlib
 import importlib.util
@@ -755,14 +756,28 @@ def test_the_kubernetes_probes_are_answered_by_a_service_with_the_containers_env
         middleware.core.background.stop()
 
 
-def test_the_pod_local_check_fails_when_the_scratch_disk_is_full(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_pod_local_check_fails_when_the_scratch_disk_is_full() -> None:
     module = fresh_snippet("pod_local_check")
     assert module.disk_space() == []
-    monkeypatch.setattr(module, "MIN_FREE_BYTES", 1 << 62)
-    (message,) = module.disk_space()
-    assert message.level == checks.ERROR and message.id == "myservice.E010"
+    assert checks.get_checks() == {"disk_space": module.disk_space}
+    # The same check with more than the volume holds as its minimum: as if the disk were full.
+    full = functools.partial(module.disk_space, error_below=1 << 62)
+    (message,) = full()
+    assert message.level == checks.ERROR and message.id == "dockerflow.health.E201"
+    assert message.msg.endswith(f"at {module.SCRATCH}, below 4.0 EiB")
+
+
+def test_the_ready_made_checks_are_registered_under_their_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("UPLOADS_DIR", str(tmp_path))
+    monkeypatch.setenv("SIDECAR_HEALTH_URL", f"http://127.0.0.1:{unused_port()}/health")
+    fresh_snippet("ready_made_checks")
+
+    results = checks.run_checks()
+
+    assert results.statuses == {"uploads_disk": "ok", "sidecar": "error"}
+    assert list(results.details["sidecar"]["messages"]) == ["dockerflow.health.E210"]
 
 
 def test_the_exec_probe_runs_the_heartbeat_command() -> None:

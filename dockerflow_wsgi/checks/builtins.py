@@ -1,7 +1,7 @@
 """The built-in checks a middleware registers from its options or the environment.
 
-Imports of SQLAlchemy, redis-py and Alembic happen here only when the matching option is
-set, so the core stays importable without them.
+Imports of SQLAlchemy, redis-py, Alembic and kombu happen here only when the matching option
+is set, so the core stays importable without them.
 """
 
 from __future__ import annotations
@@ -84,14 +84,33 @@ def _alembic_config(path: Any) -> Any:
     return AlembicConfig(path)
 
 
+def _amqp_url(url: Any) -> str:
+    try:
+        from .amqp import check_amqp_connected
+    except ImportError as exc:
+        raise _need_extra("AMQP_URL", "amqp", exc) from exc
+    if not isinstance(url, str):
+        raise ValueError(f"AMQP_URL must be a broker URL, got {url!r}")
+    try:
+        check_amqp_connected.check_arguments(url)  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise ValueError(
+            f"AMQP_URL {mask_secrets(url)}: its transport's library is not installed ({exc.name})"
+        ) from exc
+    except ValueError as exc:
+        raise ValueError(f"AMQP_URL is not usable: {exc}") from None
+    return url
+
+
 def builtin_checks(config: Config) -> list[tuple[str, Check]]:
-    """The database, Redis and migrations checks that ``config`` asks for, bound once.
+    """The database, Redis, migrations and AMQP checks that ``config`` asks for, bound once.
 
     Only those of :attr:`Config.builtin_checks <dockerflow_wsgi.config.Config>` are made: a
     ``DATABASE_URL`` left out (the one a Django project gives dj-database-url) is not even made
     into an engine, so it needs no SQLAlchemy driver. Engines and clients made from URLs are
     created here, once, with timeouts no longer than the check timeout; an engine or client
-    passed in is used as it is.
+    passed in is used as it is. The AMQP check connects anew at each run (and closes), so only
+    its URL is checked here.
 
     :raises ValueError: for a value that cannot work, naming the option and variable.
     """
@@ -120,4 +139,9 @@ def builtin_checks(config: Config) -> list[tuple[str, Check]]:
         found.append(
             ("check_migrations_applied", _bind(check_migrations_applied, engine, alembic_config))
         )
+    if config.amqp_url is not None and "amqp" in wanted:
+        url = _amqp_url(config.amqp_url)
+        from .amqp import check_amqp_connected
+
+        found.append(("check_amqp_connected", _bind(check_amqp_connected, url)))
     return found

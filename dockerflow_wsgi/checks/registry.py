@@ -7,6 +7,7 @@ the middleware was built is still run.
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from collections.abc import Iterable
 from typing import Any, Callable, Optional, TypeVar, overload
@@ -64,16 +65,45 @@ def register(func: Any = None, name: Optional[str] = None) -> Any:
     return decorator(func)
 
 
-def register_partial(func: Callable[..., Any], *args: Any, name: Optional[str] = None) -> Check:
-    """Register ``func(*args)`` as a check, e.g. a built-in check bound to its resource.
+def register_partial(
+    func: Callable[..., Any], *args: Any, name: Optional[str] = None, **kwargs: Any
+) -> Check:
+    """Register ``func(*args, **kwargs)`` as a check, e.g. a built-in check bound to its
+    resource: ``register_partial(check_disk_space, "/data", error_below="5%")``.
 
-    The name defaults to ``func``'s name. Returns the bound check.
+    The name defaults to ``func``'s name. Returns the bound check. The arguments are checked
+    now rather than at the first heartbeat: a missing or unknown one raises
+    :class:`TypeError`, and a function with a ``check_arguments`` attribute (the built-ins
+    that take thresholds or URLs) has it called with them first, whose :class:`ValueError`
+    says what is wrong with a value.
     """
-    check = functools.partial(func, *args)
+    _check_arguments(func, args, kwargs)
+    check = functools.partial(func, *args, **kwargs)
     check_name = name or getattr(func, "__name__", None)
     functools.update_wrapper(check, func)  # type: ignore[arg-type]
     register(check, name=check_name)
     return check
+
+
+def _check_arguments(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        signature = None  # a callable whose signature Python cannot tell: found out when run
+    if signature is not None:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"register_partial({_name(func)}, ...): {exc}") from None
+    check_arguments = getattr(func, "check_arguments", None)
+    if callable(check_arguments):
+        check_arguments(*args, **kwargs)
+
+
+def _name(func: Callable[..., Any]) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
 
 
 def get_checks() -> dict[str, Check]:

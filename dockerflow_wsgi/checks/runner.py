@@ -22,6 +22,7 @@ from .process_local import ProcessLocal
 from .registry import Check, get_checks
 from .results import CheckResults, fold_results
 from .spans import Fold, RunTrace, start_run_trace
+from .time_limit import time_limit_var
 
 __all__ = [
     "CheckRunner",
@@ -216,7 +217,8 @@ class CheckRunner(ProcessLocal):
         trace: Optional[RunTrace],
     ) -> dict[str, _Call]:
         """Each check's call: the one under way, or one ``start`` begins now, in a copy of the
-        current context (where the check's span is current, when the run is traced)."""
+        current context (where the check's span is current, when the run is traced, and
+        :func:`~dockerflow_wsgi.checks.time_limit.running_time_limit` is its time limit)."""
         calls: dict[str, _Call] = {}
         with self._lock:
             for name, check in checks:
@@ -227,6 +229,8 @@ class CheckRunner(ProcessLocal):
                     # The time limit is read before the check starts: a call's limit is the
                     # one in force when it began, whatever changes while it runs.
                     timeout = self.timeouts.get(name, self.timeout)
+                    # In the copy only: the check reads its limit to bound its own waits.
+                    context.run(time_limit_var.set, timeout)
                     call = _Call(start(check, context), now, timeout)
                     self._in_flight[name] = call
                     call.future.add_done_callback(functools.partial(self._forget, name, call))

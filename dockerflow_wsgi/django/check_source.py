@@ -24,7 +24,7 @@ from ..checks.containment import is_async
 from ..checks.registry import Check
 from .connections import closing_new_connections
 
-__all__ = ["DEFAULT_CHECKS", "heartbeat_checks", "listed_checks"]
+__all__ = ["DEFAULT_CHECKS", "SHORT_NAMES", "heartbeat_checks", "listed_checks"]
 
 #: ``settings.DOCKERFLOW_CHECKS`` when it is not set, as in the ``dockerflow`` package: the
 #: database and migrations checks.
@@ -33,12 +33,20 @@ DEFAULT_CHECKS = (
     "dockerflow_wsgi.django.checks.check_migrations_applied",
 )
 
+#: The names ``settings.DOCKERFLOW_CHECKS`` may give instead of a dotted path, each run in the
+#: heartbeat under that name: django-health-check's names for the same checks.
+SHORT_NAMES = {
+    "cache": "dockerflow_wsgi.django.checks.check_cache",
+    "storage": "dockerflow_wsgi.django.checks.check_storage",
+}
 
-def listed_checks() -> list[Callable[..., Any]]:
-    """The checks ``settings.DOCKERFLOW_CHECKS`` names, imported.
+
+def listed_checks() -> list[tuple[str, Callable[..., Any]]]:
+    """The checks ``settings.DOCKERFLOW_CHECKS`` names, imported, with the names they run
+    under: a short name of :data:`SHORT_NAMES` as it is, a dotted path's function by its name.
 
     :raises ImproperlyConfigured: naming the setting, for a value that is not a list of dotted
-        paths of callables.
+        paths of callables or short names.
     """
     paths = getattr(settings, "DOCKERFLOW_CHECKS", DEFAULT_CHECKS)
     if isinstance(paths, str) or not isinstance(paths, Iterable):
@@ -52,19 +60,20 @@ def listed_checks() -> list[Callable[..., Any]]:
                 f"settings.DOCKERFLOW_CHECKS must hold dotted paths, got {path!r}"
             )
         try:
-            check = import_string(path)
+            check = import_string(SHORT_NAMES.get(path, path))
         except ImportError as exc:
             raise ImproperlyConfigured(
                 f"settings.DOCKERFLOW_CHECKS: cannot import {path!r}: {exc}"
             ) from exc
         if not callable(check):
             raise ImproperlyConfigured(f"settings.DOCKERFLOW_CHECKS: {path!r} is not callable")
-        found.append(check)
+        found.append((path if path in SHORT_NAMES else _name(check), check))
     return found
 
 
 def heartbeat_checks() -> list[tuple[str, Check]]:
-    """The ``(name, check)`` pairs of a heartbeat run, each under its function's name.
+    """The ``(name, check)`` pairs of a heartbeat run, each under its function's name (a short
+    name of ``DOCKERFLOW_CHECKS`` under that name).
 
     First the checks of ``DOCKERFLOW_CHECKS``, in their order, then Django's system checks
     (with the deployment checks unless ``DEBUG``, as ``manage.py check --deploy``) in the order
@@ -73,18 +82,18 @@ def heartbeat_checks() -> list[tuple[str, Check]]:
     """
     silenced = frozenset(settings.SILENCED_SYSTEM_CHECKS)
     listed = listed_checks()
+    listed_functions = [check for _, check in listed]
     system = [
         check
         for check in registry.get_checks(include_deployment_checks=not settings.DEBUG)
-        if check not in listed
+        if check not in listed_functions
     ]
     system.sort(key=_dotted_path)
-    calls = [(check, _takes_arguments(check)) for check in listed]
-    calls += [(check, True) for check in system]
+    calls = [(name, check, _takes_arguments(check)) for name, check in listed]
+    calls += [(_name(check), check, True) for check in system]
     pairs: list[tuple[str, Check]] = []
     names: set[str] = set()
-    for check, django_style in calls:
-        name = _name(check)
+    for name, check, django_style in calls:
         if name in names:
             name = _dotted_path(check)
         names.add(name)

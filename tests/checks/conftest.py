@@ -1,5 +1,6 @@
 """Fixtures of the built-in checks' tests: the real servers (from ``services``), and no
-``DATABASE_URL`` / ``REDIS_URL`` / ``ALEMBIC_CONFIG`` from the developer's environment.
+``DATABASE_URL`` / ``REDIS_URL`` / ``ALEMBIC_CONFIG`` / ``AMQP_URL`` from the developer's
+environment.
 """
 
 from __future__ import annotations
@@ -7,9 +8,11 @@ from __future__ import annotations
 import pytest
 from services import (  # noqa: F401 - fixtures, re-exported for pytest
     _unused_port,
+    amqp_url,
     mariadb_url,
     postgres_url,
     postgresql_server,
+    rabbitmq_server,
     redis_server,
     redis_url,
     servers,
@@ -19,5 +22,5 @@ from services import (  # noqa: F401 - fixtures, re-exported for pytest
 @pytest.fixture(autouse=True)
 def _no_builtin_check_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's ``DATABASE_URL`` must not add checks to the middlewares built here."""
-    for name in ("DATABASE_URL", "REDIS_URL", "ALEMBIC_CONFIG"):
+    for name in ("DATABASE_URL", "REDIS_URL", "ALEMBIC_CONFIG", "AMQP_URL"):
         monkeypatch.delenv(name, raising=False)

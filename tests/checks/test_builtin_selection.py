@@ -1,5 +1,6 @@
-"""Which built-ins ``DATABASE_URL``, ``REDIS_URL`` and ``ALEMBIC_CONFIG`` register, as
-``DOCKERFLOW_BUILTIN_CHECKS`` says, and under the Django integration's settings source.
+"""Which built-ins ``DATABASE_URL``, ``REDIS_URL``, ``ALEMBIC_CONFIG`` and ``AMQP_URL``
+register, as ``DOCKERFLOW_BUILTIN_CHECKS`` says, and under the Django integration's settings
+source.
 
 Nothing here connects: engines and clients are made without connecting.
 """
@@ -14,7 +15,12 @@ import pytest
 from dockerflow_wsgi import DockerflowMiddleware
 from dockerflow_wsgi.config import FrameworkSettings
 
-ALL = ["check_database_connected", "check_redis_connected", "check_migrations_applied"]
+ALL = [
+    "check_database_connected",
+    "check_redis_connected",
+    "check_migrations_applied",
+    "check_amqp_connected",
+]
 
 
 def app(environ: Any, start_response: Any) -> list[bytes]:
@@ -34,6 +40,7 @@ def every_variable(monkeypatch: pytest.MonkeyPatch, alembic_ini: str) -> None:
     monkeypatch.setenv("DATABASE_URL", "sqlite://")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("ALEMBIC_CONFIG", alembic_ini)
+    monkeypatch.setenv("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 def builtin_names(middleware: DockerflowMiddleware) -> list[str]:
@@ -51,7 +58,7 @@ def builtin_names(middleware: DockerflowMiddleware) -> list[str]:
         (" Database , REDIS ", ["check_database_connected", "check_redis_connected"]),
         # The migrations check uses DATABASE_URL's engine without the database check.
         ("migrations", ["check_migrations_applied"]),
-        ("amqp", []),
+        ("amqp", ["check_amqp_connected"]),
     ],
 )
 def test_the_variable_says_which_builtins_the_urls_register(
