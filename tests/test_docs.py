@@ -867,8 +867,8 @@ def test_the_json_recipe_writes_mozlog_with_request_ids(
     )
     assert set(summary) == set(mozlog), "the mozlog fields table"
     # Every field the table lists, but those a request has only sometimes: this one has no
-    # traceparent, no route (a bare app), and no sampling.
-    conditional = {"trace_id", "route", "sample_rate"}
+    # traceparent and no OpenTelemetry span, no route (a bare app), and no sampling.
+    conditional = {"trace_id", "span_id", "route", "sample_rate"}
     assert set(summary["Fields"]) == set(fields) - conditional, "the request.summary fields table"
     assert summary["Severity"] == 6
     assert summary["EnvVersion"] == "2.0"
