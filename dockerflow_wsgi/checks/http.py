@@ -122,7 +122,9 @@ def check_url(
             reason = f"no answer within {wait:g} seconds"
         return [
             Error(
-                f"Could not get {where}: {mask_secrets(reason, *secrets)}",
+                # The URL ends at a space: a secret parameter's value masked in free text runs
+                # to the next one, which would take a ':' after the URL with it.
+                f"Could not get {where} ({mask_secrets(reason, *secrets)})",
                 id=health.ERROR_CANNOT_CONNECT_URL,
             )
         ]

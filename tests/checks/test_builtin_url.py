@@ -137,8 +137,19 @@ def test_a_refused_connection_is_e210(unused_port: Callable[[], int]) -> None:
     (message,) = check_url(url)
 
     assert (message.id, message.level) == (E210, ERROR)
-    assert message.msg.startswith(f"Could not get {url}: ")
+    assert message.msg.startswith(f"Could not get {url} (")
     assert "refused" in message.msg
+
+
+def test_the_reason_survives_a_secret_at_the_end_of_the_url(
+    unused_port: Callable[[], int],
+) -> None:
+    url = f"http://127.0.0.1:{unused_port()}/health?token=abc"
+
+    (message,) = checks.run_checks([("sidecar", lambda: check_url(url))]).messages["sidecar"]
+
+    assert message.msg.startswith("Could not get http://127.0.0.1:")
+    assert message.msg.endswith("/health?token=*** ([Errno 111] Connection refused)")
 
 
 def test_too_slow_is_e210_within_the_timeout_given(upstream: Upstream) -> None:
@@ -147,7 +158,7 @@ def test_too_slow_is_e210_within_the_timeout_given(upstream: Upstream) -> None:
 
     assert time.monotonic() - started < 0.5 + SLACK
     assert message.id == E210
-    assert message.msg.endswith("no answer within 0.5 seconds")
+    assert message.msg.endswith("(no answer within 0.5 seconds)")
 
 
 def test_too_slow_is_e210_within_the_check_timeout(upstream: Upstream, hello_app: Any) -> None:
@@ -157,8 +168,8 @@ def test_too_slow_is_e210_within_the_check_timeout(upstream: Upstream, hello_app
 
     assert response.status_int == 500
     assert response.json["details"]["upstream"]["messages"] == {
-        E210: f"Could not get {upstream.url('/slow')}: no answer within "
-        f"{0.8 * CHECK_TIMEOUT:g} seconds"
+        E210: f"Could not get {upstream.url('/slow')} (no answer within "
+        f"{0.8 * CHECK_TIMEOUT:g} seconds)"
     }
     assert took < CHECK_TIMEOUT + SLACK
 
