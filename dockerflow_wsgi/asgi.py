@@ -276,7 +276,8 @@ class ASGIExchange(Exchange):
                 # Now, while an instrumentation inside this middleware has its span current.
                 self.see_span()
             wanted = self._request_id_header
-            length = len(wanted)
+            # Latin-1: as many bytes as the name has characters.
+            length = self.core.request_id_header_length
             headers = message.get("headers", ())
             has_id = cross_origin = False
             for name, _ in headers:

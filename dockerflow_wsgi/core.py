@@ -168,10 +168,12 @@ class DockerflowCore:
         self.route_finder: Optional[Callable[[Any], Optional[str]]] = None
         #: The request id header, for code that passes the id on, when it is not the default.
         header = config.request_id_header
-        #: The request id header's name, as given and lowered (to compare with a response's
-        #: header names): read for every response.
+        #: The request id header's name, as given and lowered, and its length (to compare with a
+        #: response's header names; known here, a response's len() call fewer): read for every
+        #: response.
         self.request_id_header = header
         self.request_id_header_lower = header.lower()
+        self.request_id_header_length = len(self.request_id_header_lower)
         self.header_in_context: Optional[str] = (
             None if header.lower() == DEFAULT_REQUEST_ID_HEADER.lower() else header
         )

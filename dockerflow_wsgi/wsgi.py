@@ -312,7 +312,7 @@ class WSGIExchange(Exchange):
             # with its request context, before the body is closed).
             self.see_span()
         wanted = core.request_id_header_lower
-        wanted_length = len(wanted)
+        wanted_length = core.request_id_header_length
         has_id = cross_origin = False
         for name, _ in headers:
             # Most names differ in length from both already, and len() is cheaper than lower().
