@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -232,3 +233,34 @@ def redis_server(redis_url: str) -> Server:
 def rabbitmq_server(amqp_url: str) -> Server:
     """The RabbitMQ server, to pass to ``servers.stop`` / ``servers.start``."""
     return RABBITMQ
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts TCP connections and never sends a byte: a server stuck
+    after accepting (its process paused, a proxy whose backend is gone). The connections it
+    accepted are closed at the end, which ends a check still waiting on one."""
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(64)
+    listener.settimeout(0.1)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except socket.timeout:
+                continue
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        acceptor.join()
+        listener.close()
+        for connection in accepted:
+            connection.close()

@@ -12,7 +12,6 @@ hand::
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 from django.test import override_settings
+from services import silent_port  # noqa: F401 - a fixture, re-exported for pytest
 
 from dockerflow_wsgi import health
 from dockerflow_wsgi.django import get_wsgi_application
@@ -47,39 +47,11 @@ def _migrated() -> None:
 # -- a database that accepts and never answers ---------------------------------------------------
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts TCP connections and never sends a byte: a database server stuck
-    after accepting (its process paused, a proxy whose backend is gone)."""
-    listener = socket.socket()
-    listener.bind((HOST, 0))
-    listener.listen(64)
-    listener.settimeout(0.1)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except socket.timeout:
-                continue
-
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        acceptor.join()
-        listener.close()
-        for connection in accepted:  # a check still waiting, before the fix, ends now
-            connection.close()
-
-
 @pytest.fixture(params=["postgresql", "mysql"])
 def silent_database(
-    request: pytest.FixtureRequest, silent_port: int, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    silent_port: int,  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, Any]:
     """The default database's settings, pointing at the silent port, without any timeout of
     the project's own."""

@@ -13,8 +13,6 @@ hand::
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +26,7 @@ from services import (
     ServerControl,
     established_connections,
     redis_url,  # noqa: F401 - a fixture, re-exported for pytest
+    silent_port,  # noqa: F401 - a fixture, re-exported for pytest
     unused_port,
 )
 
@@ -159,36 +158,9 @@ def test_each_failing_alias_is_named(storage_folder):
     ]
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts TCP connections and never answers: a Redis stuck after accepting."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.1)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except socket.timeout:
-                continue
-
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        acceptor.join()
-        listener.close()
-        for connection in accepted:
-            connection.close()
-
-
-def test_a_redis_that_never_answers_is_e230_within_the_check_timeout(silent_port):
+def test_a_redis_that_never_answers_is_e230_within_the_check_timeout(
+    silent_port: int,  # noqa: F811 - the fixture
+) -> None:
     caches = {"default": redis_cache(f"redis://127.0.0.1:{silent_port}/0")}
     with override_settings(CACHES=caches, DOCKERFLOW_CHECK_TIMEOUT=CHECK_TIMEOUT):
         started = time.monotonic()

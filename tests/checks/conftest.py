@@ -16,6 +16,7 @@ from services import (  # noqa: F401 - fixtures, re-exported for pytest
     redis_server,
     redis_url,
     servers,
+    silent_port,
 )
 
 

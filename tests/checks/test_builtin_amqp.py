@@ -4,12 +4,9 @@ wrong credentials, a broker that never answers; and ``AMQP_URL``."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
@@ -46,36 +43,6 @@ def through_the_heartbeat(url: str, hello_app: Any) -> tuple[Any, float]:
     started = time.monotonic()
     response = heartbeat(middleware)
     return response, time.monotonic() - started
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts TCP connections and never sends a byte: a broker stuck after
-    accepting."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.1)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except socket.timeout:
-                continue
-
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        acceptor.join()
-        listener.close()
-        for connection in accepted:
-            connection.close()
 
 
 # -- check_amqp_connected --------------------------------------------------------------------
