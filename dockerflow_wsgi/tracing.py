@@ -25,7 +25,7 @@ __all__ = [
     "span_ids",
     "span_watch",
     "trace_id_of",
-    "tracer_provider_set",
+    "tracer_provider",
 ]
 
 #: The module of OpenTelemetry's tracing API: looked up in ``sys.modules``, never imported.
@@ -91,20 +91,21 @@ def add_span_ids(record: logging.LogRecord) -> None:
         record.otelTraceSampled = context.trace_flags.sampled
 
 
-def tracer_provider_set() -> bool:
-    """Whether OpenTelemetry's tracing API is imported and its global tracer provider set
-    (``trace.set_tracer_provider``, or the ``opentelemetry-instrument`` command): before, no
-    instrumentation can make a span of this service's, and no heartbeat run is traced."""
+def tracer_provider() -> Any:
+    """OpenTelemetry's global tracer provider, if its tracing API is imported and a provider is
+    set (``trace.set_tracer_provider``, or the ``opentelemetry-instrument`` command); else
+    ``None``: no instrumentation can then make a span of this service's, and no heartbeat run
+    is traced."""
     trace = sys.modules.get(OPENTELEMETRY_TRACE)
     if trace is None:
-        return False
+        return None
     try:
         provider = trace.get_tracer_provider()
     except Exception:
         # OTEL_PYTHON_TRACER_PROVIDER names a provider that cannot be loaded (OpenTelemetry
         # logs why): nothing traces.
-        return False
-    return not isinstance(provider, trace.ProxyTracerProvider)
+        return None
+    return None if isinstance(provider, trace.ProxyTracerProvider) else provider
 
 
 class SpanWatch:
@@ -113,7 +114,7 @@ class SpanWatch:
     Asking OpenTelemetry for the current span costs a request as much as 5 % of the
     pass-through, and a service that only has the API imported (FastAPI imports it wherever it
     is installed; so do many client libraries) has none to find. So a request reads
-    :attr:`tracing`, and :meth:`look` asks :func:`tracer_provider_set` at most once a second
+    :attr:`tracing`, and :meth:`look` asks :func:`tracer_provider` at most once a second
     until it says yes, then never again: a process sets its provider once, at its start.
     """
 
@@ -130,7 +131,7 @@ class SpanWatch:
 
     def look(self, now: float) -> None:
         """Ask whether a tracer provider is set now (``now`` by ``time.perf_counter``)."""
-        self.tracing = tracer_provider_set()
+        self.tracing = tracer_provider() is not None
         self.next_look = float("inf") if self.tracing else now + self.INTERVAL
 
 

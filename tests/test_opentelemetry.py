@@ -502,11 +502,11 @@ def test_the_watch_asks_for_a_provider_at_most_once_a_second_until_one_is_set(mo
     answers = iter([False, False, True])
     asked: list[float] = []
 
-    def provider_set() -> bool:
+    def set_provider() -> Any:
         asked.append(now)
-        return next(answers)
+        return TracerProvider() if next(answers) else None
 
-    monkeypatch.setattr("dockerflow_wsgi.tracing.tracer_provider_set", provider_set)
+    monkeypatch.setattr("dockerflow_wsgi.tracing.tracer_provider", set_provider)
     watch = SpanWatch()
     for now in (10.0, 10.4, 10.99, 11.0, 11.5, 12.2, 13.0, 500.0):
         if now >= watch.next_look:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
-from ..tracing import OPENTELEMETRY_TRACE, tracer_provider_set
+from ..tracing import OPENTELEMETRY_TRACE, tracer_provider
 from .containment import CheckFailure
 from .messages import ERROR, OK, CheckMessage, level_to_text
 from .results import CheckResults
@@ -77,11 +77,11 @@ def start_run_trace(*, root: bool, fold: Fold) -> Optional[RunTrace]:
     :param fold: folds the run's messages under the heartbeat's rules (silenced ids,
         non-critical checks), for the levels the spans report.
     """
-    if not tracer_provider_set():
+    provider = tracer_provider()
+    if provider is None:
         return None
-    trace = sys.modules[OPENTELEMETRY_TRACE]
     try:
-        return RunTrace(trace, trace.get_tracer_provider(), root=root, fold=fold)
+        return RunTrace(sys.modules[OPENTELEMETRY_TRACE], provider, root=root, fold=fold)
     except Exception:
         _log_failure("start a heartbeat run's span")
         return None
